@@ -1,0 +1,72 @@
+"""Pytest plugin shared by every Testinfra suite of teletreball.
+
+Loaded by the Molecule verifier (``-p teletreball_testinfra``). It gives:
+
+* the ``control`` marker: ``@pytest.mark.control("BL-SSH-01")`` ties a test to
+  an entry of ``controls/catalogue.yml`` (checked by tests/unit);
+* the ``waive`` fixture: ``waive("BL-SYS-02")`` skips the test, printing the
+  reason from ``controls/waivers.yml``, when the waiver applies to this host
+  (today: the host is a container). A waived control is reported, never passed;
+* on a failed test, the last lines of the host's journal in the report.
+"""
+
+from __future__ import annotations
+
+import functools
+import pathlib
+
+import pytest
+import yaml
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
+WAIVERS_FILE = REPO_ROOT / "controls" / "waivers.yml"
+JOURNAL_LINES = 150
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "control(control_id): the hardening control this test proves"
+    )
+
+
+@functools.cache
+def load_waivers() -> dict[str, dict]:
+    """Return the waivers keyed by control ID."""
+    data = yaml.safe_load(WAIVERS_FILE.read_text(encoding="utf-8")) or {}
+    return {entry["control"]: entry for entry in data.get("waivers", [])}
+
+
+def host_is_container(host) -> bool:
+    result = host.run("systemd-detect-virt --container")
+    return result.rc == 0 and result.stdout.strip() not in ("", "none")
+
+
+@pytest.fixture
+def waive(host):
+    """Skip the calling test with the waiver's reason when it applies here."""
+
+    def _waive(control_id: str) -> None:
+        waiver = load_waivers().get(control_id)
+        if waiver is None:
+            return
+        if waiver.get("applies_to") == "container" and not host_is_container(host):
+            return
+        pytest.skip(f"WAIVED {control_id}: {waiver['reason']}")
+
+    return _waive
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.when == "call" and report.failed:
+        host = item.funcargs.get("host")
+        if host is not None:
+            try:
+                journal = host.run(
+                    f"journalctl --no-pager --boot --lines {JOURNAL_LINES} --output short-precise"
+                ).stdout
+            except Exception as error:  # noqa: BLE001 - the report must not hide the failure
+                journal = f"(could not read the journal: {error})"
+            report.sections.append((f"journal of {host.backend.get_hostname()}", journal))
+    return report
