@@ -1,0 +1,33 @@
+"""Unattended upgrades: BL-UPD-01. unattended-upgrade itself reports which
+origins it may install from: only the Debian security archive."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from baseline_helpers import HOST
+
+testinfra_hosts = [HOST]
+
+
+@pytest.mark.control("BL-UPD-01")
+def test_only_security_origins_are_allowed(host):
+    result = host.run("unattended-upgrade --dry-run --debug")
+    output = result.stdout + result.stderr
+    assert result.rc == 0, output
+    match = re.search(r"^Allowed origins are: (.*)$", output, re.MULTILINE)
+    assert match, output
+    origins = [origin.strip() for origin in match.group(1).split(", ") if origin.strip()]
+    assert origins
+    assert all("label=Debian-Security" in origin for origin in origins), origins
+
+
+@pytest.mark.control("BL-UPD-01")
+def test_upgrades_run_every_day(host):
+    periodic = host.check_output("apt-config dump APT::Periodic")
+    assert 'APT::Periodic::Update-Package-Lists "1";' in periodic
+    assert 'APT::Periodic::Unattended-Upgrade "1";' in periodic
+    for timer in ("apt-daily.timer", "apt-daily-upgrade.timer"):
+        assert host.service(timer).is_enabled
+        assert host.service(timer).is_running
