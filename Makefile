@@ -6,7 +6,7 @@ export TT_ROOT := $(CURDIR)
 
 ROLE ?=
 
-.PHONY: help test check lab lab-destroy deps image apt-cache molecule clean
+.PHONY: help test check lab lab-destroy deps image apt-cache molecule controls-doc clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -39,6 +39,9 @@ apt-cache: ## Start the shared apt cache for containers
 
 molecule: image ## Run a Molecule command on one role: make molecule ROLE=baseline CMD=converge
 	cd roles/$(ROLE) && PATH=$(CURDIR)/.venv/bin:$$PATH ANSIBLE_CONFIG=$(CURDIR)/ansible.cfg molecule $(or $(CMD),test)
+
+controls-doc: deps ## Regenerate docs/controls.md from controls/
+	.venv/bin/python harness/controls_doc.py
 
 clean: lab-destroy ## Remove the lab and the virtualenv
 	rm -rf .venv
