@@ -1,0 +1,165 @@
+#!/usr/bin/python
+# Copyright: teletreball contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Ansible module: keep one welcome pack folder per person; archive offboarded people."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: teletreball_welcome_packs
+short_description: Write per-person welcome pack files and archive those of offboarded people
+description:
+  - Each person has a folder C(<directory>/people/<username>/) that the service
+    roles fill with what the person needs (README, account data, VPN profiles, ...).
+  - Writes the files given in O(packs) when their content differs (atomic writes,
+    mode 0600, folders 0700). Files of the folder that are not listed are left alone,
+    so that several roles can each own their files. O(owner) names the role writing.
+  - Moves the folder of each username in O(archive) to
+    C(<directory>/archive/<username>-<UTC time>/) and appends a line to
+    C(<directory>/audit.log), so an offboarded person's data is kept, not deleted.
+  - One task handles every person. Runs on the controller.
+options:
+  directory:
+    description: The credentials directory of the inventory.
+    type: path
+    required: true
+  packs:
+    description: Username to a dictionary of file name to file content.
+    type: dict
+    default: {}
+  archive:
+    description: Usernames whose folder must be archived (offboarded people).
+    type: list
+    elements: str
+    default: []
+  owner:
+    description: Who writes these files, for the audit log (usually the role name).
+    type: str
+    default: teletreball
+notes:
+  - Supports check mode and diff mode.
+  - The content may hold secrets; use C(no_log) on the task.
+author:
+  - teletreball contributors
+"""
+
+EXAMPLES = r"""
+- name: Write the welcome packs
+  teletreball_welcome_packs:
+    directory: "{{ teletreball_credentials_dir }}"
+    packs: "{{ lookup('ansible.builtin.template', 'welcome_packs.json.j2') }}"
+    archive: "{{ teletreball_directory.absent }}"
+  no_log: true
+"""
+
+RETURN = r"""
+written:
+  description: Files written, as C(username/file).
+  returned: success
+  type: list
+  elements: str
+archived:
+  description: Usernames whose folder was archived by this run.
+  returned: success
+  type: list
+  elements: str
+"""
+
+import datetime
+import os
+import re
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.teletreball_files import atomic_write, private_makedirs
+
+NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+FILE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def read(path):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "directory": {"type": "path", "required": True},
+            "packs": {"type": "dict", "default": {}},
+            "archive": {"type": "list", "elements": "str", "default": []},
+            "owner": {"type": "str", "default": "teletreball"},
+        },
+        supports_check_mode=True,
+    )
+    base, packs = module.params["directory"], module.params["packs"]
+    archive = module.params["archive"]
+    if not os.path.isabs(base):
+        module.fail_json(msg=f"directory must be an absolute path, not {base}.")
+    for username in list(packs) + archive:
+        if not NAME_RE.match(username):
+            module.fail_json(msg=f"'{username}' is not a valid username.")
+    both = sorted(set(packs) & set(archive))
+    if both:
+        module.fail_json(msg=f"cannot both write and archive the packs of: {', '.join(both)}.")
+
+    people = os.path.join(base, "people")
+    written, archived, before, after = [], [], [], []
+    for username, files in sorted(packs.items()):
+        if not isinstance(files, dict):
+            module.fail_json(msg=f"packs.{username} must map file names to contents.")
+        for name, content in sorted(files.items()):
+            if not FILE_RE.match(name):
+                module.fail_json(msg=f"packs.{username}: '{name}' is not a plain file name.")
+            if not isinstance(content, str):
+                module.fail_json(msg=f"packs.{username}.{name} must be text.")
+            path = os.path.join(people, username, name)
+            old = read(path)
+            if old != content:
+                written.append(f"{username}/{name}")
+                before.append(f"{username}/{name}: {'absent' if old is None else 'old'}")
+                after.append(f"{username}/{name}: written")
+                if not module.check_mode:
+                    atomic_write(path, content)
+
+    # Folders made before (or by hand) must still be private.
+    for folder in [people] + [os.path.join(people, username) for username in sorted(packs)]:
+        if os.path.isdir(folder) and os.stat(folder).st_mode & 0o077:
+            written.append(f"{os.path.relpath(folder, base)}/ (mode 0700)")
+            if not module.check_mode:
+                os.chmod(folder, 0o700)
+
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+    for username in sorted(archive):
+        folder = os.path.join(people, username)
+        if not os.path.isdir(folder):
+            continue
+        archived.append(username)
+        before.append(f"{username}: people/{username}")
+        after.append(f"{username}: archive/{username}-{stamp}")
+        if not module.check_mode:
+            private_makedirs(os.path.join(base, "archive"))
+            os.rename(folder, os.path.join(base, "archive", f"{username}-{stamp}"))
+
+    if (written or archived) and not module.check_mode:
+        lines = [f"{stamp} {module.params['owner']} wrote {item}\n" for item in written]
+        lines += [
+            f"{stamp} {module.params['owner']} archived {u} to archive/{u}-{stamp}\n"
+            for u in archived
+        ]
+        log = os.path.join(base, "audit.log")
+        fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8") as handle:
+            handle.writelines(lines)
+
+    result = {"changed": bool(written or archived), "written": written, "archived": archived}
+    if module._diff:
+        result["diff"] = {"before": "\n".join(before) + "\n", "after": "\n".join(after) + "\n"}
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,488 @@
+# Copyright: teletreball contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The staff directory of teletreball: validation and VPN address allocation.
+
+Pure functions without Ansible, shared by the module ``teletreball_directory``
+and the unit tests. ``validate`` returns every problem of the inventory data as
+a message naming the person (or network, or rule) and the field; ``allocate``
+gives each VPN device an address that stays the same while other people come
+and go, and holds a freed address back for a quarantine before reusing it.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+
+try:
+    import netaddr
+
+    HAS_NETADDR = True
+except ImportError:  # pragma: no cover - reported by the module
+    netaddr = None
+    HAS_NETADDR = False
+
+# Services a group can be granted through the VPN (teletreball_access keys).
+SERVICES = ("desktop", "phone", "chat", "admin_ssh")
+STATES = ("present", "absent")
+PERSON_FIELDS = {
+    "username", "name", "email", "department", "groups", "extension", "mobile",
+    "vpn_devices", "desktop", "state",
+}
+USERNAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+# Names that already belong to Debian system accounts or our own service users.
+RESERVED_USERNAMES = frozenset({
+    "root", "daemon", "bin", "sys", "sync", "games", "man", "lp", "mail", "news",
+    "uucp", "proxy", "www-data", "backup", "list", "irc", "nobody", "systemd-network",
+    "systemd-timesync", "messagebus", "sshd", "_apt", "asterisk", "prosody", "xrdp",
+    "turnserver", "jitsi", "jicofo", "jvb", "admin", "administrator",
+})
+GROUP_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+DEVICE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,23}$")
+NETWORK_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+EMAIL_RE = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+# Phone numbers in international (E.164) form: +34 and 9 digits for Spain.
+MOBILE_RE = re.compile(r"^\+[1-9][0-9]{7,14}$")
+EXTENSION_RE = re.compile(r"^[0-9]{2,6}$")
+# Fewer addresses than this is a mistake, not a network (a /30 has 4).
+MIN_NETWORK_SIZE = 4
+STATE_VERSION = 1
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def _who(person, index):
+    if isinstance(person, dict) and isinstance(person.get("username"), str):
+        return f"teletreball_staff[{index}] ({person['username']})"
+    return f"teletreball_staff[{index}]"
+
+
+def parse_network(value):
+    """Return a netaddr.IPNetwork for a CIDR with the host bits at zero, else None."""
+    if not isinstance(value, str) or "/" not in value:
+        return None
+    try:
+        net = netaddr.IPNetwork(value)
+    except (netaddr.AddrFormatError, ValueError, TypeError):
+        return None
+    if net.network != net.ip:
+        return None
+    return net
+
+
+def active_devices(staff):
+    """Return the device keys ``username/device`` of every present person, in order."""
+    keys = []
+    for person in staff:
+        if person.get("state", "present") != "present":
+            continue
+        for device in person.get("vpn_devices") or []:
+            keys.append(f"{person['username']}/{device}")
+    return keys
+
+
+def usable_addresses(pool):
+    """Number of addresses the pool can hand out: not the network, broadcast or gateway."""
+    reserved = 3 if pool.version == 4 else 2
+    return max(pool.size - reserved, 0)
+
+
+def validate(staff, networks, groups, access, services, extension_range, vpn_pool,
+             quarantined=0):
+    """Return the list of problems of the directory data; empty when it is valid."""
+    errors = []
+    errors += _validate_groups(groups)
+    known_groups = set(groups) if isinstance(groups, dict) else set()
+    nets, net_errors = _validate_networks(networks)
+    errors += net_errors
+    first, last, range_errors = _validate_extension_range(extension_range)
+    errors += range_errors
+    errors += _validate_staff(staff, known_groups, first, last)
+    errors += _validate_access(access, known_groups)
+    errors += _validate_services(services, nets, networks)
+    errors += _validate_pool(vpn_pool, nets, networks, staff, quarantined)
+    return errors
+
+
+def _validate_groups(groups):
+    if not isinstance(groups, dict) or not groups:
+        return ["teletreball_groups must map each group name to its description."]
+    return [
+        f"teletreball_groups: '{name}' is not a valid group name "
+        "(lowercase letter, then letters, digits or _)."
+        for name in groups
+        if not isinstance(name, str) or not GROUP_RE.match(name)
+    ]
+
+
+def _validate_networks(networks):
+    errors, nets = [], {}
+    if not isinstance(networks, dict) or not networks:
+        return {}, ["teletreball_networks must map each network name to a CIDR."]
+    for name, value in networks.items():
+        if not isinstance(name, str) or not NETWORK_NAME_RE.match(name):
+            errors.append(f"teletreball_networks: '{name}' is not a valid network name.")
+            continue
+        net = parse_network(value)
+        if net is None:
+            errors.append(
+                f"teletreball_networks.{name}: '{value}' is not a network in CIDR "
+                "notation with the host bits at zero (for example 10.20.0.0/24)."
+            )
+            continue
+        if net.size < MIN_NETWORK_SIZE:
+            errors.append(
+                f"teletreball_networks.{name}: {value} is too small "
+                f"({net.size} addresses; at least {MIN_NETWORK_SIZE})."
+            )
+            continue
+        nets[name] = net
+    names = sorted(nets)
+    for i, one in enumerate(names):
+        for other in names[i + 1:]:
+            a, b = nets[one], nets[other]
+            if a.first <= b.last and b.first <= a.last:
+                errors.append(
+                    f"teletreball_networks: {one} ({a}) and {other} ({b}) overlap."
+                )
+    return nets, errors
+
+
+def _validate_extension_range(extension_range):
+    if not isinstance(extension_range, dict):
+        return None, None, ["teletreball_extension_range must be {first: N, last: M}."]
+    first, last = extension_range.get("first"), extension_range.get("last")
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (first, last)) \
+            or not 10 <= first <= last <= 999999:
+        return None, None, [
+            "teletreball_extension_range must be {first: N, last: M} with "
+            f"10 <= N <= M <= 999999; it is {extension_range}."
+        ]
+    return first, last, []
+
+
+def _validate_staff(staff, known_groups, first, last):
+    if not isinstance(staff, list):
+        return ["teletreball_staff must be a list of people."]
+    errors = []
+    seen_users, seen_ext = {}, {}
+    for index, person in enumerate(staff):
+        who = _who(person, index)
+        if not isinstance(person, dict):
+            errors.append(f"{who}: each person must be a mapping of fields.")
+            continue
+        errors += [
+            f"{who}: unknown field '{key}' (known: {', '.join(sorted(PERSON_FIELDS))})."
+            for key in person
+            if key not in PERSON_FIELDS
+        ]
+        username = person.get("username")
+        if not isinstance(username, str) or not USERNAME_RE.match(username):
+            errors.append(
+                f"{who}: username '{username}' is invalid: use 1 to 32 characters, "
+                "a lowercase letter first, then lowercase letters, digits, _ or -."
+            )
+        elif username in RESERVED_USERNAMES:
+            errors.append(f"{who}: username '{username}' is reserved for the system.")
+        elif username in seen_users:
+            errors.append(
+                f"{who}: username '{username}' is already used by "
+                f"teletreball_staff[{seen_users[username]}]."
+            )
+        else:
+            seen_users[username] = index
+        state = person.get("state", "present")
+        if state not in STATES:
+            errors.append(f"{who}: state '{state}' must be present or absent.")
+        for field in ("name", "department"):
+            if not isinstance(person.get(field), str) or not person[field].strip():
+                errors.append(f"{who}: {field} is required.")
+        email = person.get("email")
+        if not isinstance(email, str) or not EMAIL_RE.match(email):
+            errors.append(f"{who}: email '{email}' is not a valid e-mail address.")
+        errors += _validate_person_groups(who, person.get("groups"), known_groups)
+        # An offboarded person's extension is free for somebody else.
+        if state == "present" and person.get("extension") is not None:
+            ext = str(person["extension"])
+            if isinstance(person["extension"], bool) or not EXTENSION_RE.match(ext):
+                errors.append(f"{who}: extension '{ext}' must be 2 to 6 digits.")
+            elif first is not None and not first <= int(ext) <= last:
+                errors.append(
+                    f"{who}: extension {ext} is outside the numbering range "
+                    f"{first}-{last} (teletreball_extension_range)."
+                )
+            elif ext in seen_ext:
+                errors.append(
+                    f"{who}: extension {ext} is already used by {seen_ext[ext]}."
+                )
+            else:
+                seen_ext[ext] = who
+        mobile = person.get("mobile")
+        if mobile is not None and (not isinstance(mobile, str) or not MOBILE_RE.match(mobile)):
+            errors.append(
+                f"{who}: mobile '{mobile}' is not a phone number in international "
+                "form (+ country code and number, digits only, e.g. +34600111222)."
+            )
+        errors += _validate_devices(who, person.get("vpn_devices", []))
+        if not isinstance(person.get("desktop", False), bool):
+            errors.append(f"{who}: desktop must be true or false.")
+    return errors
+
+
+def _validate_person_groups(who, person_groups, known_groups):
+    if not isinstance(person_groups, list) or not person_groups:
+        return [f"{who}: groups must list at least one group."]
+    return [
+        f"{who}: unknown group '{group}' (teletreball_groups has: "
+        f"{', '.join(sorted(known_groups))})."
+        for group in person_groups
+        if group not in known_groups
+    ]
+
+
+def _validate_devices(who, devices):
+    if devices is None:
+        return []
+    if not isinstance(devices, list):
+        return [f"{who}: vpn_devices must be a list of device names."]
+    errors, seen = [], set()
+    for device in devices:
+        if not isinstance(device, str) or not DEVICE_RE.match(device):
+            errors.append(
+                f"{who}: VPN device name '{device}' is invalid: 1 to 24 lowercase "
+                "letters, digits or -."
+            )
+        elif device in seen:
+            errors.append(f"{who}: VPN device '{device}' is listed twice.")
+        else:
+            seen.add(device)
+    return errors
+
+
+def _validate_access(access, known_groups):
+    if not isinstance(access, dict):
+        return ["teletreball_access must map each service to the groups that may use it."]
+    errors = []
+    for service, rule_groups in access.items():
+        if service not in SERVICES:
+            errors.append(
+                f"teletreball_access: unknown service '{service}' "
+                f"(services: {', '.join(SERVICES)})."
+            )
+            continue
+        if not isinstance(rule_groups, list):
+            errors.append(f"teletreball_access.{service} must be a list of groups.")
+            continue
+        errors += [
+            f"teletreball_access.{service}: unknown group '{group}'."
+            for group in rule_groups
+            if group not in known_groups
+        ]
+    return errors
+
+
+def _validate_services(services, nets, networks):
+    if not isinstance(services, dict):
+        return ["teletreball_services must map each service to {networks, tcp, udp}."]
+    errors = []
+    for service, spec in services.items():
+        if service not in SERVICES:
+            errors.append(
+                f"teletreball_services: unknown service '{service}' "
+                f"(services: {', '.join(SERVICES)})."
+            )
+            continue
+        if not isinstance(spec, dict):
+            errors.append(f"teletreball_services.{service} must be {{networks, tcp, udp}}.")
+            continue
+        service_networks = spec.get("networks")
+        if not isinstance(service_networks, list) or not service_networks:
+            errors.append(
+                f"teletreball_services.{service}.networks must list the networks "
+                "where the service runs."
+            )
+            service_networks = []
+        errors += [
+            f"teletreball_services.{service}: network '{network}' is not defined "
+            "in teletreball_networks."
+            for network in service_networks
+            if network not in (networks or {})
+        ]
+        for proto in ("tcp", "udp"):
+            for port in spec.get(proto, []) or []:
+                if not _valid_port(port):
+                    errors.append(
+                        f"teletreball_services.{service}.{proto}: '{port}' is not a port "
+                        "(1-65535) or a range 'first-last'."
+                    )
+    return errors
+
+
+def _valid_port(port):
+    parts = str(port).split("-")
+    if isinstance(port, bool) or len(parts) > 2 or not all(p.isdigit() for p in parts):
+        return False
+    values = [int(p) for p in parts]
+    return all(1 <= v <= 65535 for v in values) and values == sorted(values)
+
+
+def _validate_pool(vpn_pool, nets, networks, staff, quarantined):
+    if vpn_pool not in (networks or {}):
+        return [
+            f"teletreball_vpn_pool: network '{vpn_pool}' is not defined in "
+            "teletreball_networks."
+        ]
+    pool = nets.get(vpn_pool)
+    if pool is None or not isinstance(staff, list):
+        return []  # already reported
+    needed = len(active_devices([p for p in staff if isinstance(p, dict)]))
+    available = usable_addresses(pool)
+    if needed + quarantined > available:
+        return [
+            f"teletreball_networks.{vpn_pool} ({pool}) is too small for the VPN: "
+            f"{needed} devices and {quarantined} quarantined addresses need "
+            f"{needed + quarantined} addresses, it has {available}."
+        ]
+    return []
+
+
+# --- allocation -------------------------------------------------------------
+
+def new_state(pool):
+    return {"version": STATE_VERSION, "pool": str(pool), "allocations": {}, "released": {}}
+
+
+def _parse_time(value):
+    return _dt.datetime.strptime(value, TIME_FORMAT).replace(tzinfo=_dt.UTC)
+
+
+def count_quarantined(state, now, quarantine_days, keep=()):
+    """Addresses still in quarantine at ``now``, except those given back to ``keep``."""
+    limit = _dt.timedelta(days=quarantine_days)
+    return sum(
+        1
+        for entry in (state or {}).get("released", {}).values()
+        if now - _parse_time(entry["released_at"]) < limit and entry["device"] not in keep
+    )
+
+
+class AllocationError(ValueError):
+    """The saved allocation cannot be kept with the current inventory."""
+
+
+def allocate(state, pool_cidr, devices, now, quarantine_days):
+    """Return a new allocation state for ``devices`` (keys ``user/device``).
+
+    * a device that had an address keeps it;
+    * a device no longer listed releases its address, which is held back for
+      ``quarantine_days`` days and then becomes free again;
+    * a device listed again while its old address is still held back gets that
+      address back;
+    * a new device gets the lowest free address of the pool (the first host
+      address is the gateway's own and never handed out).
+    """
+    pool = netaddr.IPNetwork(pool_cidr)
+    state = state or new_state(pool)
+    if state.get("version") != STATE_VERSION:
+        raise AllocationError(
+            f"the VPN address file has version {state.get('version')}, expected {STATE_VERSION}."
+        )
+    stamp = now.strftime(TIME_FORMAT)
+    limit = _dt.timedelta(days=quarantine_days)
+    allocations = dict(state.get("allocations", {}))
+    released = {
+        addr: entry
+        for addr, entry in state.get("released", {}).items()
+        if now - _parse_time(entry["released_at"]) < limit
+    }
+    outside = sorted(
+        f"{key} ({entry['address']})"
+        for key, entry in allocations.items()
+        if netaddr.IPAddress(entry["address"]) not in pool
+    )
+    if outside:
+        raise AllocationError(
+            f"the VPN pool is now {pool}, but these devices hold addresses outside it: "
+            f"{', '.join(outside)}. Keep the old pool, or move the VPN address file "
+            "aside to renumber every device (each person then needs a new VPN profile)."
+        )
+    wanted = set(devices)
+    for key in sorted(set(allocations) - wanted):
+        entry = allocations.pop(key)
+        released[entry["address"]] = {"device": key, "released_at": stamp}
+    by_device = {entry["device"]: addr for addr, entry in released.items()}
+    taken = {entry["address"] for entry in allocations.values()} | set(released)
+    candidates = _free_addresses(pool, taken)
+    for key in devices:
+        if key in allocations:
+            continue
+        if key in by_device:
+            address = by_device[key]
+            del released[address]
+        else:
+            address = next(candidates, None)
+            if address is None:
+                raise AllocationError(f"the VPN pool {pool} has no free address for {key}.")
+        allocations[key] = {"address": address, "since": stamp}
+    return {
+        "version": STATE_VERSION,
+        "pool": str(pool),
+        "allocations": dict(sorted(allocations.items())),
+        "released": dict(sorted(released.items(), key=lambda kv: netaddr.IPAddress(kv[0]))),
+    }
+
+
+def gateway_address(pool_cidr):
+    """The VPN gateway's own address: the first host address of the pool."""
+    return str(netaddr.IPAddress(netaddr.IPNetwork(pool_cidr).first + 1))
+
+
+def _free_addresses(pool, taken):
+    first = pool.first + 2  # skip the network address and the gateway
+    last = pool.last - 1 if pool.version == 4 else pool.last
+    for value in range(first, last + 1):
+        address = str(netaddr.IPAddress(value, pool.version))
+        if address not in taken:
+            yield address
+
+
+# --- the derived directory ----------------------------------------------------
+
+def build_directory(staff, access, state):
+    """Return what the service roles read: each person with services and addresses."""
+    people = []
+    allocations = state["allocations"] if state else {}
+    for person in staff:
+        present = person.get("state", "present") == "present"
+        person_groups = person.get("groups", [])
+        services = [
+            service
+            for service in SERVICES
+            if set(access.get(service, [])) & set(person_groups)
+        ]
+        devices = [
+            {
+                "name": device,
+                "address": allocations[f"{person['username']}/{device}"]["address"],
+            }
+            for device in (person.get("vpn_devices") or [])
+            if present
+        ]
+        ext = person.get("extension")
+        people.append({
+            "username": person["username"],
+            "name": person["name"],
+            "email": person["email"],
+            "department": person["department"],
+            "groups": list(person_groups),
+            "extension": None if ext is None else str(ext),
+            "mobile": person.get("mobile"),
+            "desktop": bool(person.get("desktop", False)) and "desktop" in services,
+            "state": person.get("state", "present"),
+            "services": services if present else [],
+            "vpn_devices": devices,
+        })
+    return {
+        "people": people,
+        "present": [p["username"] for p in people if p["state"] == "present"],
+        "absent": [p["username"] for p in people if p["state"] == "absent"],
+    }

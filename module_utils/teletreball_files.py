@@ -1,0 +1,41 @@
+# Copyright: teletreball contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Private files of the credentials folder: folders 0700, files 0600, atomic writes."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+
+def private_makedirs(path):
+    """Create ``path`` and any missing parent, each new folder with mode 0700."""
+    path = os.path.abspath(path)
+    missing = []
+    while not os.path.isdir(path):
+        missing.append(path)
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    for folder in reversed(missing):
+        os.mkdir(folder, 0o700)
+        os.chmod(folder, 0o700)  # mkdir honours the umask
+
+
+def atomic_write(path, content):
+    """Replace ``path`` with ``content`` in one step, mode 0600; no partial file is left."""
+    folder = os.path.dirname(path)
+    private_makedirs(folder)
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

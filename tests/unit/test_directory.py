@@ -1,0 +1,322 @@
+"""Unit tests of module_utils/teletreball_directory.py: every rejection and the allocation."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import pathlib
+import sys
+
+import pytest
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "module_utils"))
+
+import teletreball_directory as d  # noqa: E402
+
+NOW = dt.datetime(2026, 11, 1, 12, 0, 0, tzinfo=dt.UTC)
+
+VALID = {
+    "staff": [
+        {
+            "username": "anna", "name": "Anna Puig", "email": "anna@ajuntament.example",
+            "department": "OAC", "groups": ["oac_agents"], "extension": 2001,
+            "mobile": "+34600111222", "vpn_devices": ["laptop", "phone"], "desktop": True,
+        },
+        {
+            "username": "jordi", "name": "Jordi Vila", "email": "jordi@ajuntament.example",
+            "department": "IT", "groups": ["it_admins"], "extension": "2002",
+            "vpn_devices": ["laptop"], "desktop": False, "state": "present",
+        },
+        {
+            "username": "marta", "name": "Marta Roca", "email": "marta@ajuntament.example",
+            "department": "Alcaldia", "groups": ["govern"], "vpn_devices": [],
+            "state": "absent",
+        },
+    ],
+    "networks": {
+        "office_lan": "10.20.0.0/22", "servers": "10.30.0.0/24", "vpn_pool": "10.99.0.0/24",
+    },
+    "groups": {"oac_agents": "OAC", "govern": "Govern", "it_admins": "IT"},
+    "access": {
+        "desktop": ["oac_agents", "govern"], "phone": ["oac_agents"],
+        "chat": ["oac_agents", "govern", "it_admins"], "admin_ssh": ["it_admins"],
+    },
+    "services": {
+        "desktop": {"networks": ["servers"], "tcp": [3389]},
+        "phone": {"networks": ["servers"], "udp": [5060, "10000-20000"]},
+    },
+    "extension_range": {"first": 2000, "last": 2999},
+    "vpn_pool": "vpn_pool",
+}
+
+
+def run(**changes):
+    data = copy.deepcopy(VALID)
+    data.update(changes)
+    return d.validate(**data)
+
+
+def staff_with(index, **fields):
+    staff = copy.deepcopy(VALID["staff"])
+    staff[index].update(fields)
+    return staff
+
+
+def test_valid_directory_has_no_problem():
+    assert run() == []
+
+
+@pytest.mark.parametrize(
+    ("staff", "message"),
+    [
+        (
+            staff_with(1, username="anna"),
+            "teletreball_staff[1] (anna): username 'anna' is already used by "
+            "teletreball_staff[0].",
+        ),
+        (
+            staff_with(1, extension=2001),
+            "teletreball_staff[1] (jordi): extension 2001 is already used by "
+            "teletreball_staff[0] (anna).",
+        ),
+        (
+            staff_with(0, username="Anna"),
+            "teletreball_staff[0] (Anna): username 'Anna' is invalid: use 1 to 32 "
+            "characters, a lowercase letter first, then lowercase letters, digits, _ or -.",
+        ),
+        (
+            staff_with(0, username="1anna"),
+            "teletreball_staff[0] (1anna): username '1anna' is invalid: use 1 to 32 "
+            "characters, a lowercase letter first, then lowercase letters, digits, _ or -.",
+        ),
+        (
+            staff_with(0, username="root"),
+            "teletreball_staff[0] (root): username 'root' is reserved for the system.",
+        ),
+        (
+            staff_with(0, groups=["oac_agent"]),
+            "teletreball_staff[0] (anna): unknown group 'oac_agent' (teletreball_groups "
+            "has: govern, it_admins, oac_agents).",
+        ),
+        (
+            staff_with(0, groups=[]),
+            "teletreball_staff[0] (anna): groups must list at least one group.",
+        ),
+        (
+            staff_with(0, email="anna.ajuntament.example"),
+            "teletreball_staff[0] (anna): email 'anna.ajuntament.example' is not a valid "
+            "e-mail address.",
+        ),
+        (
+            staff_with(0, mobile="600 111 222"),
+            "teletreball_staff[0] (anna): mobile '600 111 222' is not a phone number in "
+            "international form (+ country code and number, digits only, e.g. +34600111222).",
+        ),
+        (
+            staff_with(0, extension=3001),
+            "teletreball_staff[0] (anna): extension 3001 is outside the numbering range "
+            "2000-2999 (teletreball_extension_range).",
+        ),
+        (
+            staff_with(0, extension="20a1"),
+            "teletreball_staff[0] (anna): extension '20a1' must be 2 to 6 digits.",
+        ),
+        (
+            staff_with(0, state="gone"),
+            "teletreball_staff[0] (anna): state 'gone' must be present or absent.",
+        ),
+        (
+            staff_with(0, name=""),
+            "teletreball_staff[0] (anna): name is required.",
+        ),
+        (
+            staff_with(0, desktop="yes"),
+            "teletreball_staff[0] (anna): desktop must be true or false.",
+        ),
+        (
+            staff_with(0, vpn_devices=["laptop", "laptop"]),
+            "teletreball_staff[0] (anna): VPN device 'laptop' is listed twice.",
+        ),
+        (
+            staff_with(0, vpn_devices=["Portàtil"]),
+            "teletreball_staff[0] (anna): VPN device name 'Portàtil' is invalid: 1 to 24 "
+            "lowercase letters, digits or -.",
+        ),
+        (
+            staff_with(0, phone="2001"),
+            "teletreball_staff[0] (anna): unknown field 'phone' (known: department, "
+            "desktop, email, extension, groups, mobile, name, state, username, vpn_devices).",
+        ),
+    ],
+)
+def test_staff_rejections(staff, message):
+    assert message in run(staff=staff)
+
+
+@pytest.mark.parametrize(
+    ("networks", "message"),
+    [
+        (
+            {**VALID["networks"], "servers": "10.20.1.0/24"},
+            "teletreball_networks: office_lan (10.20.0.0/22) and servers (10.20.1.0/24) "
+            "overlap.",
+        ),
+        (
+            {**VALID["networks"], "servers": "10.30.0.1/24"},
+            "teletreball_networks.servers: '10.30.0.1/24' is not a network in CIDR notation "
+            "with the host bits at zero (for example 10.20.0.0/24).",
+        ),
+        (
+            {**VALID["networks"], "servers": "10.30.0.0/31"},
+            "teletreball_networks.servers: 10.30.0.0/31 is too small (2 addresses; at least 4).",
+        ),
+        (
+            {**VALID["networks"], "vpn_pool": "10.99.0.0/30"},
+            "teletreball_networks.vpn_pool (10.99.0.0/30) is too small for the VPN: 3 devices "
+            "and 0 quarantined addresses need 3 addresses, it has 1.",
+        ),
+    ],
+)
+def test_network_rejections(networks, message):
+    assert message in run(networks=networks)
+
+
+def test_pool_too_small_counts_quarantined_addresses():
+    data = copy.deepcopy(VALID)
+    data["networks"]["vpn_pool"] = "10.99.0.0/29"  # 5 usable addresses
+    assert d.validate(**data, quarantined=2) == []
+    assert (
+        "teletreball_networks.vpn_pool (10.99.0.0/29) is too small for the VPN: 3 devices "
+        "and 3 quarantined addresses need 6 addresses, it has 5."
+    ) in d.validate(**data, quarantined=3)
+
+
+def test_undefined_network_references():
+    assert (
+        "teletreball_vpn_pool: network 'vpn' is not defined in teletreball_networks."
+        in run(vpn_pool="vpn")
+    )
+    services = {"desktop": {"networks": ["vdi"], "tcp": [3389]}}
+    assert (
+        "teletreball_services.desktop: network 'vdi' is not defined in teletreball_networks."
+        in run(services=services)
+    )
+
+
+def test_access_rejections():
+    errors = run(access={"desktop": ["govern", "alcaldia"], "fax": ["govern"]})
+    assert "teletreball_access.desktop: unknown group 'alcaldia'." in errors
+    assert (
+        "teletreball_access: unknown service 'fax' (services: desktop, phone, chat, admin_ssh)."
+        in errors
+    )
+
+
+def test_bad_ports_and_ranges():
+    services = {"phone": {"networks": ["servers"], "udp": [0, "20000-10000", "5060"]}}
+    errors = run(services=services)
+    assert len([e for e in errors if "is not a port" in e]) == 2
+    assert run(extension_range={"first": 3000, "last": 2000}) == [
+        "teletreball_extension_range must be {first: N, last: M} with 10 <= N <= M <= 999999; "
+        "it is {'first': 3000, 'last': 2000}."
+    ]
+
+
+def test_every_problem_is_reported_at_once():
+    staff = staff_with(0, username="anna", email="x", extension=9999)
+    staff[1]["username"] = "anna"
+    assert len(run(staff=staff)) == 3
+
+
+# --- allocation -----------------------------------------------------------------
+
+
+def addresses(state):
+    return {key: entry["address"] for key, entry in state["allocations"].items()}
+
+
+def test_first_allocation_skips_network_and_gateway():
+    state = d.allocate(None, "10.99.0.0/24", ["anna/laptop", "anna/phone"], NOW, 30)
+    assert addresses(state) == {"anna/laptop": "10.99.0.2", "anna/phone": "10.99.0.3"}
+    assert d.gateway_address("10.99.0.0/24") == "10.99.0.1"
+
+
+def test_addresses_survive_insertions_before_and_removals():
+    one = d.allocate(None, "10.99.0.0/24", ["anna/laptop", "jordi/laptop"], NOW, 30)
+    # Someone is added at the top of the list, someone else is removed.
+    two = d.allocate(one, "10.99.0.0/24", ["aaron/laptop", "jordi/laptop"], NOW, 30)
+    assert addresses(two)["jordi/laptop"] == addresses(one)["jordi/laptop"]
+    assert addresses(two)["aaron/laptop"] not in addresses(one).values()
+    # Order of the input does not matter either.
+    three = d.allocate(two, "10.99.0.0/24", ["jordi/laptop", "aaron/laptop"], NOW, 30)
+    assert addresses(three) == addresses(two)
+
+
+def test_freed_address_is_quarantined_then_reused():
+    one = d.allocate(None, "10.99.0.0/24", ["anna/laptop"], NOW, 30)
+    freed = addresses(one)["anna/laptop"]
+    gone = d.allocate(one, "10.99.0.0/24", [], NOW, 30)
+    assert gone["released"][freed]["device"] == "anna/laptop"
+    later = NOW + dt.timedelta(days=29)
+    newcomer = d.allocate(gone, "10.99.0.0/24", ["pau/laptop"], later, 30)
+    assert addresses(newcomer)["pau/laptop"] != freed
+    after = NOW + dt.timedelta(days=30)
+    reuse = d.allocate(gone, "10.99.0.0/24", ["pau/laptop"], after, 30)
+    assert addresses(reuse)["pau/laptop"] == freed
+    assert reuse["released"] == {}
+
+
+def test_returning_device_gets_its_quarantined_address_back():
+    one = d.allocate(None, "10.99.0.0/24", ["anna/laptop", "jordi/laptop"], NOW, 30)
+    gone = d.allocate(one, "10.99.0.0/24", ["jordi/laptop"], NOW, 30)
+    back = d.allocate(gone, "10.99.0.0/24", ["anna/laptop", "jordi/laptop"], NOW, 30)
+    assert addresses(back) == addresses(one)
+
+
+def test_count_quarantined_ignores_expired_and_returning():
+    one = d.allocate(None, "10.99.0.0/24", ["a/x", "b/x"], NOW, 30)
+    gone = d.allocate(one, "10.99.0.0/24", [], NOW, 30)
+    assert d.count_quarantined(gone, NOW, 30) == 2
+    assert d.count_quarantined(gone, NOW, 30, keep=["a/x"]) == 1
+    assert d.count_quarantined(gone, NOW + dt.timedelta(days=31), 30) == 0
+
+
+def test_full_pool_raises():
+    with pytest.raises(d.AllocationError, match="no free address for f/x"):
+        d.allocate(None, "10.99.0.0/29", ["a/x", "b/x", "c/x", "d/x", "e/x", "f/x"], NOW, 30)
+
+
+def test_shrunk_pool_is_refused_with_the_devices_named():
+    one = d.allocate(None, "10.99.0.0/24", [f"u{i}/x" for i in range(10)], NOW, 30)
+    with pytest.raises(d.AllocationError, match=r"u9/x \(10.99.0.11\)"):
+        d.allocate(one, "10.99.0.0/29", [f"u{i}/x" for i in range(10)], NOW, 30)
+
+
+def test_grown_pool_keeps_addresses():
+    one = d.allocate(None, "10.99.0.0/24", ["a/x", "b/x"], NOW, 30)
+    two = d.allocate(one, "10.99.0.0/22", ["a/x", "b/x", "c/x"], NOW, 30)
+    assert addresses(two)["a/x"] == addresses(one)["a/x"]
+    assert two["pool"] == "10.99.0.0/22"
+
+
+def test_unknown_state_version_is_refused():
+    with pytest.raises(d.AllocationError, match="version 7"):
+        d.allocate({"version": 7}, "10.99.0.0/24", [], NOW, 30)
+
+
+def test_directory_grants_services_by_group_and_drops_absent_devices():
+    staff = copy.deepcopy(VALID["staff"])
+    state = d.allocate(None, "10.99.0.0/24", d.active_devices(staff), NOW, 30)
+    directory = d.build_directory(staff, VALID["access"], state)
+    anna, jordi, marta = directory["people"]
+    assert anna["services"] == ["desktop", "phone", "chat"]
+    assert jordi["services"] == ["chat", "admin_ssh"]
+    assert jordi["desktop"] is False  # not granted by the access matrix
+    assert marta["services"] == [] and marta["vpn_devices"] == []
+    assert directory["absent"] == ["marta"]
+    assert anna["extension"] == "2001"
+
+
+def test_offboarded_people_free_their_extension():
+    staff = staff_with(2, extension=2001)  # marta is absent
+    assert run(staff=staff) == []

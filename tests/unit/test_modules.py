@@ -1,0 +1,257 @@
+"""Unit tests of the modules in library/: results, check mode and error paths."""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import importlib.util
+import json
+import os
+import pathlib
+import stat
+import sys
+
+import pytest
+from ansible.module_utils.testing import patch_module_args
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "module_utils"))
+
+# The modules import our module_utils as Ansible would ship them.
+for _name in ("teletreball_directory", "teletreball_files"):
+    sys.modules[f"ansible.module_utils.{_name}"] = importlib.import_module(_name)
+
+from test_directory import VALID  # noqa: E402
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(f"tt_{name}", REPO / "library" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_module(name, args, capsys, check_mode=False):
+    module = load(name)
+    args = dict(args, _ansible_check_mode=check_mode, _ansible_diff=True)
+    with patch_module_args(args), pytest.raises(SystemExit) as exit_info:
+        module.main()
+    result = json.loads(capsys.readouterr().out)
+    result["rc"] = exit_info.value.code
+    return result
+
+
+def mode(path):
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def directory_args(tmp_path, **changes):
+    args = copy.deepcopy(VALID)
+    args.update(
+        state_file=str(tmp_path / "creds" / "vpn-addresses.json"),
+        quarantine_days=30,
+        now="2026-11-01T12:00:00Z",
+    )
+    args.update(changes)
+    return args
+
+
+# --- teletreball_directory ------------------------------------------------------
+
+
+def test_directory_writes_the_address_file_privately(tmp_path, capsys):
+    result = run_module("teletreball_directory", directory_args(tmp_path), capsys)
+    assert result["rc"] == 0 and result["changed"] is True
+    state_file = tmp_path / "creds" / "vpn-addresses.json"
+    assert mode(state_file) == 0o600
+    assert mode(state_file.parent) == 0o700
+    anna = result["directory"]["people"][0]
+    assert anna["vpn_devices"] == [
+        {"name": "laptop", "address": "10.99.0.2"},
+        {"name": "phone", "address": "10.99.0.3"},
+    ]
+    assert result["vpn_gateway_address"] == "10.99.0.1"
+    again = run_module("teletreball_directory", directory_args(tmp_path), capsys)
+    assert again["changed"] is False
+
+
+def test_directory_check_mode_writes_nothing(tmp_path, capsys):
+    result = run_module("teletreball_directory", directory_args(tmp_path), capsys, True)
+    assert result["changed"] is True
+    assert '"anna/laptop"' in result["diff"]["after"]
+    assert not (tmp_path / "creds").exists()
+
+
+def test_directory_fails_with_every_problem_and_writes_nothing(tmp_path, capsys):
+    staff = copy.deepcopy(VALID["staff"])
+    staff[1]["username"] = "anna"
+    staff[0]["email"] = "nope"
+    result = run_module("teletreball_directory", directory_args(tmp_path, staff=staff), capsys)
+    assert result["rc"] == 1 and result["failed"] is True
+    assert result["msg"].startswith("The staff directory has 2 problem(s):")
+    assert (
+        "teletreball_staff[0] (anna): email 'nope' is not a valid e-mail address."
+        in (result["errors"])
+    )
+    assert not (tmp_path / "creds").exists()
+
+
+def test_directory_offboarding_keeps_the_others(tmp_path, capsys):
+    first = run_module("teletreball_directory", directory_args(tmp_path), capsys)
+    staff = copy.deepcopy(VALID["staff"])
+    staff[0]["state"] = "absent"
+    second = run_module("teletreball_directory", directory_args(tmp_path, staff=staff), capsys)
+    assert second["directory"]["people"][1] == first["directory"]["people"][1]
+    assert second["directory"]["people"][0]["vpn_devices"] == []
+    saved = json.loads((tmp_path / "creds" / "vpn-addresses.json").read_text())
+    assert saved["released"]["10.99.0.2"]["device"] == "anna/laptop"
+
+
+def test_directory_rejects_a_broken_address_file(tmp_path, capsys):
+    state_file = tmp_path / "creds" / "vpn-addresses.json"
+    state_file.parent.mkdir()
+    state_file.write_text("{not json")
+    result = run_module("teletreball_directory", directory_args(tmp_path), capsys)
+    assert result["rc"] == 1
+    assert result["msg"].startswith(f"Cannot read the VPN address file {state_file}")
+
+
+def test_directory_rejects_a_bad_clock_value(tmp_path, capsys):
+    result = run_module("teletreball_directory", directory_args(tmp_path, now="yesterday"), capsys)
+    assert result["msg"] == "now must look like 2026-01-31T12:00:00Z, not yesterday."
+
+
+# --- teletreball_secrets --------------------------------------------------------
+
+
+def test_secrets_are_generated_once_and_private(tmp_path, capsys):
+    args = {
+        "directory": str(tmp_path / "c"),
+        "secrets": [
+            {"name": "people/anna/sip-password"},
+            {"name": "turn", "length": 40, "charset": "hex"},
+        ],
+    }
+    first = run_module("teletreball_secrets", args, capsys)
+    assert first["changed"] is True
+    assert sorted(first["created"]) == ["people/anna/sip-password", "turn"]
+    assert len(first["secrets"]["turn"]) == 40
+    assert set(first["secrets"]["turn"]) <= set("0123456789abcdef")
+    assert mode(tmp_path / "c" / "people" / "anna" / "sip-password") == 0o600
+    assert mode(tmp_path / "c" / "people") == 0o700
+    second = run_module("teletreball_secrets", args, capsys)
+    assert second["changed"] is False
+    assert second["secrets"] == first["secrets"]
+
+
+def test_secrets_check_mode_writes_nothing(tmp_path, capsys):
+    args = {"directory": str(tmp_path / "c"), "secrets": [{"name": "a"}]}
+    result = run_module("teletreball_secrets", args, capsys, check_mode=True)
+    assert result["changed"] is True
+    assert not (tmp_path / "c").exists()
+
+
+def test_secrets_fix_loose_modes(tmp_path, capsys):
+    (tmp_path / "c").mkdir()
+    secret = tmp_path / "c" / "a"
+    secret.write_text("kept-value-1234567890\n")
+    secret.chmod(0o644)
+    result = run_module(
+        "teletreball_secrets",
+        {"directory": str(tmp_path / "c"), "secrets": [{"name": "a"}]},
+        capsys,
+    )
+    assert result["changed"] is True and result["created"] == []
+    assert result["secrets"]["a"] == "kept-value-1234567890"
+    assert mode(secret) == 0o600
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            {"directory": "relative", "secrets": []},
+            "directory must be an absolute path, not relative.",
+        ),
+        (
+            {"secrets": [{"name": "../escape"}]},
+            "secret name '../escape' must be a relative path without '..'.",
+        ),
+        (
+            {"secrets": [{"name": "/etc/shadow"}]},
+            "secret name '/etc/shadow' must be a relative path without '..'.",
+        ),
+        (
+            {"secrets": [{"name": "a", "length": 8}]},
+            "secret 'a': length 8 is too short for alnum (at least 16).",
+        ),
+    ],
+)
+def test_secrets_error_paths(tmp_path, capsys, args, message):
+    args = {"directory": str(tmp_path), **args}
+    result = run_module("teletreball_secrets", args, capsys)
+    assert result["rc"] == 1
+    assert result["msg"] == message
+
+
+def test_secrets_refuse_an_empty_file(tmp_path, capsys):
+    (tmp_path / "a").write_text("\n")
+    result = run_module(
+        "teletreball_secrets", {"directory": str(tmp_path), "secrets": [{"name": "a"}]}, capsys
+    )
+    assert result["msg"] == f"secret file {tmp_path}/a is empty; remove it to generate a new one."
+
+
+# --- teletreball_welcome_packs --------------------------------------------------
+
+
+def test_welcome_packs_write_compare_and_archive(tmp_path, capsys):
+    base = tmp_path / "c"
+    args = {"directory": str(base), "packs": {"anna": {"README.md": "hola\n"}}}
+    first = run_module("teletreball_welcome_packs", args, capsys)
+    assert first["written"] == ["anna/README.md"]
+    assert mode(base / "people" / "anna") == 0o700
+    assert mode(base / "people" / "anna" / "README.md") == 0o600
+    assert run_module("teletreball_welcome_packs", args, capsys)["changed"] is False
+    # A file another role wrote in the same folder is left alone.
+    (base / "people" / "anna" / "wg-laptop.conf").write_text("x")
+    assert run_module("teletreball_welcome_packs", args, capsys)["changed"] is False
+    gone = run_module(
+        "teletreball_welcome_packs", {"directory": str(base), "archive": ["anna"]}, capsys
+    )
+    assert gone["archived"] == ["anna"]
+    archived = list((base / "archive").iterdir())
+    assert len(archived) == 1 and archived[0].name.startswith("anna-")
+    assert (archived[0] / "wg-laptop.conf").exists()
+    assert "archived anna to archive/anna-" in (base / "audit.log").read_text()
+    assert mode(base / "audit.log") == 0o600
+    assert (
+        run_module(
+            "teletreball_welcome_packs", {"directory": str(base), "archive": ["anna"]}, capsys
+        )["changed"]
+        is False
+    )
+
+
+def test_welcome_packs_check_mode_writes_nothing(tmp_path, capsys):
+    args = {"directory": str(tmp_path / "c"), "packs": {"anna": {"README.md": "x"}}}
+    result = run_module("teletreball_welcome_packs", args, capsys, check_mode=True)
+    assert result["changed"] is True
+    assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ({"packs": {"Anna": {"a": "x"}}}, "'Anna' is not a valid username."),
+        ({"packs": {"anna": {"../x": "x"}}}, "packs.anna: '../x' is not a plain file name."),
+        (
+            {"packs": {"anna": {"a": "x"}}, "archive": ["anna"]},
+            "cannot both write and archive the packs of: anna.",
+        ),
+    ],
+)
+def test_welcome_packs_error_paths(tmp_path, capsys, args, message):
+    result = run_module("teletreball_welcome_packs", {"directory": str(tmp_path), **args}, capsys)
+    assert result["rc"] == 1
+    assert result["msg"] == message
