@@ -1,0 +1,121 @@
+"""The preflight against real inventories, run as the IT team would run it.
+
+* inventories/lab and inventories/example pass (in check mode: nothing written);
+* each broken inventory of broken_inventories.yml makes playbooks/site.yml stop
+  with its message before any host is contacted (the only host of the broken
+  inventories is an address nobody answers, so contacting it would show);
+* offboarding one person leaves every other person's addresses and secrets as
+  they were.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+LAB_STAFF = REPO / "inventories" / "lab" / "group_vars" / "all" / "staff.yml"
+CASES = yaml.safe_load((pathlib.Path(__file__).parent / "broken_inventories.yml").read_text())
+# TEST-NET-1 (RFC 5737): never answers, so a contacted host would show up as UNREACHABLE.
+HOSTS = {
+    "all": {
+        "hosts": {
+            "never-contacted": {
+                "ansible_host": "192.0.2.1",
+                "ansible_connection": "ssh",
+                "ansible_ssh_common_args": "-o ConnectTimeout=2",
+            }
+        }
+    }
+}
+
+
+def ansible_playbook(inventory, playbook, *extra):
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_DEPRECATION_WARNINGS="0")
+    bindir = pathlib.Path(sys.executable).parent
+    return subprocess.run(
+        [str(bindir / "ansible-playbook"), "-i", str(inventory), str(REPO / "playbooks" / playbook),
+         *extra],
+        capture_output=True, text=True, env=env, cwd=REPO, check=False, timeout=300,
+    )
+
+
+def make_inventory(folder, data):
+    (folder / "group_vars" / "all").mkdir(parents=True)
+    (folder / "hosts.yml").write_text(yaml.safe_dump(HOSTS))
+    staff_file = folder / "group_vars" / "all" / "staff.yml"
+    staff_file.write_text(yaml.safe_dump(data, allow_unicode=True))
+    return folder / "hosts.yml"
+
+
+def lab_data(credentials):
+    data = yaml.safe_load(LAB_STAFF.read_text(encoding="utf-8"))
+    data["teletreball_credentials_dir"] = str(credentials)
+    return data
+
+
+@pytest.mark.parametrize("inventory", ["lab", "example"])
+def test_shipped_inventories_pass_the_preflight(inventory):
+    result = ansible_playbook(REPO / "inventories" / inventory / "hosts.yml", "preflight.yml",
+                              "--check")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "failed=0" in result.stdout
+
+
+@pytest.mark.parametrize("case", CASES["cases"], ids=lambda case: case["name"])
+def test_broken_inventory_stops_before_any_host(case, tmp_path):
+    data = lab_data(tmp_path / "credentials")
+    if "person" in case:
+        data["teletreball_staff"][case["person"]].update(case["fields"])
+    data.update(copy.deepcopy(case.get("vars", {})))
+    inventory = make_inventory(tmp_path / "inventory", data)
+    result = ansible_playbook(inventory, "site.yml")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert " ".join(case["expect"].split()) in " ".join(output.split()), output
+    assert "never-contacted" not in result.stdout, "a host was contacted:\n" + output
+    assert not (tmp_path / "credentials").exists(), "the failed run wrote credentials"
+
+
+def read_tree(folder):
+    return {
+        str(path.relative_to(folder)): path.read_text()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def test_offboarding_one_person_changes_nobody_else(tmp_path):
+    credentials = tmp_path / "credentials"
+    data = lab_data(credentials)
+    inventory = make_inventory(tmp_path / "inventory", data)
+    first = ansible_playbook(inventory, "preflight.yml")
+    assert first.returncode == 0, first.stdout + first.stderr
+    before_addresses = json.loads((credentials / "vpn-addresses.json").read_text())
+    before_people = read_tree(credentials / "people")
+
+    assert data["teletreball_staff"][1]["username"] == "pere"
+    data["teletreball_staff"][1]["state"] = "absent"
+    (tmp_path / "inventory" / "group_vars" / "all" / "staff.yml").write_text(
+        yaml.safe_dump(data, allow_unicode=True))
+    second = ansible_playbook(inventory, "preflight.yml")
+    assert second.returncode == 0, second.stdout + second.stderr
+    after_addresses = json.loads((credentials / "vpn-addresses.json").read_text())
+    after_people = read_tree(credentials / "people")
+
+    kept = {k: v for k, v in before_addresses["allocations"].items() if not k.startswith("pere/")}
+    assert after_addresses["allocations"] == kept
+    assert {e["device"] for e in after_addresses["released"].values()} == {
+        "pere/laptop", "pere/phone"}
+    assert {k: v for k, v in before_people.items() if not k.startswith("pere/")} == after_people
+    archived = list((credentials / "archive").iterdir())
+    assert [p.name.split("-")[0] for p in archived] == ["pere"]
+    assert (archived[0] / "sip-password").read_text() == before_people["pere/sip-password"]
