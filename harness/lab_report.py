@@ -8,6 +8,7 @@ each host's groups and lab address.
 from __future__ import annotations
 
 import json
+import pathlib
 import subprocess
 import sys
 
@@ -41,6 +42,10 @@ def main(summary_path: str, inventory: str) -> int:
     print("\nShell on a host:     podman exec -it <host> bash")
     print("Run the stack again: make lab   (a converged lab reports 0 changes)")
     print("Remove the lab:      make lab-destroy")
+    people = pathlib.Path(__file__).resolve().parents[1] / "credentials" / "lab" / "people"
+    if people.is_dir():
+        names = sorted(p.name for p in people.iterdir() if p.is_dir())
+        print(f"Welcome packs:       credentials/lab/people/<username>/ ({', '.join(names)})")
     if total_changed == 0:
         print(f"\nNo changes on any of {len(hosts)} hosts: the lab matches the inventory.")
     else:
