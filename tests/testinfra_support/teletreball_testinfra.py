@@ -70,3 +70,66 @@ def pytest_runtest_makereport(item, call):
                 journal = f"(could not read the journal: {error})"
             report.sections.append((f"journal of {host.backend.get_hostname()}", journal))
     return report
+
+
+def run_converge(*arguments: str, timeout: int = 1200):
+    """Run the scenario's converge.yml again the way Molecule runs it.
+
+    Same inventory, same Ansible settings as .config/molecule/config.yml; for
+    tests that change the inventory (``--extra-vars``) and watch the effect.
+    Returns the finished process (stdout and stderr as text) and the per-host
+    stats written by the teletreball_summary callback.
+    """
+    import json
+    import os
+    import subprocess
+    import sys
+
+    ephemeral = pathlib.Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
+    summary = ephemeral / "test-run-summary.json"
+    summary.unlink(missing_ok=True)
+    env = dict(os.environ)
+    env.update({
+        "ANSIBLE_CONFIG": str(REPO_ROOT / "ansible.cfg"),
+        "ANSIBLE_ROLES_PATH": str(REPO_ROOT / "roles"),
+        "ANSIBLE_LIBRARY": str(REPO_ROOT / "library"),
+        "ANSIBLE_MODULE_UTILS": str(REPO_ROOT / "module_utils"),
+        "ANSIBLE_FILTER_PLUGINS": str(REPO_ROOT / "filter_plugins"),
+        "ANSIBLE_CALLBACK_PLUGINS": str(REPO_ROOT / "harness" / "callback_plugins"),
+        "ANSIBLE_CALLBACKS_ENABLED": "teletreball_summary",
+        "ANSIBLE_FORCE_COLOR": "0",
+        "ANSIBLE_NOCOLOR": "1",
+        "TT_RUN_SUMMARY": str(summary),
+    })
+    command = [
+        str(pathlib.Path(sys.executable).parent / "ansible-playbook"),
+        "--inventory", os.environ["MOLECULE_INVENTORY_FILE"],
+        *arguments,
+        str(pathlib.Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"]) / "converge.yml"),
+    ]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout,
+                            check=False)
+    tail = "\n".join((result.stdout + result.stderr).splitlines()[-80:])
+    assert result.returncode == 0, f"converge {' '.join(arguments)} failed:\n{tail}"
+    stats = json.loads(summary.read_text(encoding="utf-8"))["hosts"]
+    return result, stats
+
+
+_MEASUREMENTS: list[str] = []
+
+
+@pytest.fixture
+def measurement():
+    """Record a measured value; all are printed at the end of the test run."""
+
+    def _record(line: str) -> None:
+        _MEASUREMENTS.append(line)
+
+    return _record
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _MEASUREMENTS:
+        terminalreporter.section("teletreball measurements")
+        for line in _MEASUREMENTS:
+            terminalreporter.write_line(line)

@@ -255,3 +255,98 @@ def test_welcome_packs_error_paths(tmp_path, capsys, args, message):
     result = run_module("teletreball_welcome_packs", {"directory": str(tmp_path), **args}, capsys)
     assert result["rc"] == 1
     assert result["msg"] == message
+
+
+# --- teletreball_vpn_clients ----------------------------------------------------
+
+GATEWAY_KEY = "KPltgfu/JiVwjbI1rF2j1aI7jJzGmLZXeQSLfPNsG0Q="
+
+
+def vpn_args(base, devices=(("anna", "laptop", "10.99.0.2"),), **changes):
+    args = {
+        "directory": str(base),
+        "devices": [{"username": u, "device": d, "address": a} for u, d, a in devices],
+        "people": sorted({u for u, _, _ in devices} | {"anna"}),
+        "gateway_public_key": GATEWAY_KEY,
+        "endpoint": "vpn.example:51820",
+        "allowed_ips": ["10.20.30.0/24"],
+        "qr_code": False,
+    }
+    args.update(changes)
+    return args
+
+
+def test_vpn_clients_make_keys_once_and_a_matching_profile(tmp_path, capsys):
+    first = run_module("teletreball_vpn_clients", vpn_args(tmp_path), capsys)
+    assert first["changed"] is True
+    folder = tmp_path / "people" / "anna" / "vpn"
+    private = (folder / "laptop.key").read_text().strip()
+    public = (folder / "laptop.pub").read_text().strip()
+    module = load("teletreball_vpn_clients")
+    assert module.public_key_of(private) == public
+    assert first["peers"] == [{
+        "name": "anna/laptop", "public_key": public, "address": "10.99.0.2",
+        "preshared_key": (folder / "laptop.psk").read_text().strip(),
+    }]
+    profile = (folder / "laptop.conf").read_text()
+    assert f"PrivateKey = {private}\n" in profile
+    assert "Address = 10.99.0.2/32\n" in profile
+    assert "AllowedIPs = 10.20.30.0/24\n" in profile
+    assert all(mode(p) == 0o600 for p in folder.iterdir())
+    second = run_module("teletreball_vpn_clients", vpn_args(tmp_path), capsys)
+    assert second["changed"] is False
+    assert second["peers"] == first["peers"]
+
+
+def test_vpn_clients_revoke_a_removed_device(tmp_path, capsys):
+    two = (("anna", "laptop", "10.99.0.2"), ("anna", "mobil", "10.99.0.3"))
+    run_module("teletreball_vpn_clients", vpn_args(tmp_path, devices=two), capsys)
+    result = run_module("teletreball_vpn_clients", vpn_args(tmp_path), capsys)
+    assert result["revoked"] == ["anna/mobil"]
+    assert not list((tmp_path / "people" / "anna" / "vpn").glob("mobil.*"))
+    moved = list((tmp_path / "revoked" / "vpn").iterdir())
+    assert len(moved) == 1 and moved[0].name.startswith("anna-mobil-")
+    assert sorted(p.name for p in moved[0].iterdir()) == [
+        "mobil.conf", "mobil.key", "mobil.psk", "mobil.pub"]
+    assert "vpn revoked device anna/mobil" in (tmp_path / "audit.log").read_text()
+
+
+def test_vpn_clients_check_mode_writes_nothing(tmp_path, capsys):
+    result = run_module("teletreball_vpn_clients", vpn_args(tmp_path), capsys, check_mode=True)
+    assert result["changed"] is True
+    assert not (tmp_path / "people").exists()
+
+
+def test_vpn_clients_supplied_keys(tmp_path, capsys):
+    keys = {"anna/laptop": GATEWAY_KEY}
+    args = vpn_args(tmp_path, key_mode="supplied", supplied_public_keys=keys)
+    result = run_module("teletreball_vpn_clients", args, capsys)
+    assert result["peers"][0]["public_key"] == GATEWAY_KEY
+    folder = tmp_path / "people" / "anna" / "vpn"
+    assert sorted(p.name for p in folder.iterdir()) == ["laptop.conf", "laptop.psk"]
+    assert "PrivateKey = <the private key made on this device>" in (
+        folder / "laptop.conf").read_text()
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"gateway_public_key": "short"},
+         "gateway_public_key is not a WireGuard key (base64 of 32 bytes)."),
+        ({"key_mode": "supplied"},
+         "vpn_supplied_public_keys['anna/laptop'] is missing or not a WireGuard public key "
+         "(base64 of 32 bytes); with vpn_client_keys: supplied every device needs one."),
+        ({"device_list": [{"username": "anna", "device": "my laptop", "address": "10.99.0.2"}]},
+         "'anna/my laptop' is not a valid username/device."),
+        ({"directory": "relative"}, "directory must be an absolute path, not relative."),
+    ],
+)
+def test_vpn_clients_error_paths(tmp_path, capsys, changes, message):
+    changes = dict(changes)
+    args = vpn_args(tmp_path, **changes)
+    if "device_list" in changes:
+        args["devices"] = args.pop("device_list")
+    result = run_module("teletreball_vpn_clients", args, capsys)
+    assert result["rc"] == 1
+    assert result["msg"] == message
+    assert not (tmp_path / "people").exists()

@@ -1,0 +1,59 @@
+"""Unit tests of filter_plugins/teletreball_filters.py."""
+
+from __future__ import annotations
+
+import importlib.util
+import pathlib
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+_spec = importlib.util.spec_from_file_location(
+    "teletreball_filters", REPO / "filter_plugins" / "teletreball_filters.py")
+filters = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(filters)
+
+DIRECTORY = {
+    "people": [
+        {"username": "anna", "state": "present", "services": ["desktop", "chat"],
+         "vpn_devices": [{"name": "laptop", "address": "10.99.0.2"},
+                         {"name": "mobil", "address": "10.99.0.3"}]},
+        {"username": "pau", "state": "present", "services": ["chat"],
+         "vpn_devices": [{"name": "laptop", "address": "10.99.0.4"}]},
+        {"username": "old", "state": "absent", "services": [], "vpn_devices": []},
+    ],
+}
+SERVICES = {
+    "desktop": {"networks": ["servers"], "tcp": [3389]},
+    "phone": {"networks": ["servers"], "udp": [5060, "10000-20000"]},
+    "chat": {"networks": ["dmz", "servers"], "tcp": [5222]},
+}
+NETWORKS = {"servers": "10.20.30.0/24", "dmz": "192.0.2.0/28"}
+
+
+def test_vpn_devices_lists_present_devices():
+    assert filters.vpn_devices(DIRECTORY) == [
+        {"username": "anna", "device": "laptop", "address": "10.99.0.2"},
+        {"username": "anna", "device": "mobil", "address": "10.99.0.3"},
+        {"username": "pau", "device": "laptop", "address": "10.99.0.4"},
+    ]
+
+
+def test_vpn_access_rules_group_devices_per_service():
+    assert filters.vpn_access_rules(DIRECTORY, SERVICES, NETWORKS) == [
+        {"service": "desktop", "sources": ["10.99.0.2", "10.99.0.3"],
+         "destinations": ["10.20.30.0/24"], "tcp": ["3389"], "udp": []},
+        {"service": "chat", "sources": ["10.99.0.2", "10.99.0.3", "10.99.0.4"],
+         "destinations": ["192.0.2.0/28", "10.20.30.0/24"], "tcp": ["5222"], "udp": []},
+    ]
+
+
+def test_missing_directory_is_a_clear_error():
+    with pytest.raises(AnsibleFilterError, match="run playbooks/preflight.yml first"):
+        filters.vpn_devices({})
+
+
+def test_unknown_network_is_a_clear_error():
+    with pytest.raises(AnsibleFilterError, match="service desktop: unknown network 'servers'"):
+        filters.vpn_access_rules(DIRECTORY, SERVICES, {})
