@@ -46,6 +46,9 @@ def main(summary_path: str, inventory: str) -> int:
     if people.is_dir():
         names = sorted(p.name for p in people.iterdir() if p.is_dir())
         print(f"Welcome packs:       credentials/lab/people/<username>/ ({', '.join(names)})")
+        print("VPN profiles:        credentials/lab/people/<username>/vpn/<device>.conf "
+              "(and .png QR codes);")
+        print("                     on the gateway: podman exec tt-vpn wg show")
     if total_changed == 0:
         print(f"\nNo changes on any of {len(hosts)} hosts: the lab matches the inventory.")
     else:
