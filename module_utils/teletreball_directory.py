@@ -258,16 +258,17 @@ def _validate_devices(who, devices):
     return errors
 
 
+def _unknown_service(variable, service):
+    return f"{variable}: unknown service '{service}' (services: {', '.join(SERVICES)})."
+
+
 def _validate_access(access, known_groups):
     if not isinstance(access, dict):
         return ["teletreball_access must map each service to the groups that may use it."]
     errors = []
     for service, rule_groups in access.items():
         if service not in SERVICES:
-            errors.append(
-                f"teletreball_access: unknown service '{service}' "
-                f"(services: {', '.join(SERVICES)})."
-            )
+            errors.append(_unknown_service("teletreball_access", service))
             continue
         if not isinstance(rule_groups, list):
             errors.append(f"teletreball_access.{service} must be a list of groups.")
@@ -286,10 +287,7 @@ def _validate_services(services, nets, networks):
     errors = []
     for service, spec in services.items():
         if service not in SERVICES:
-            errors.append(
-                f"teletreball_services: unknown service '{service}' "
-                f"(services: {', '.join(SERVICES)})."
-            )
+            errors.append(_unknown_service("teletreball_services", service))
             continue
         if not isinstance(spec, dict):
             errors.append(f"teletreball_services.{service} must be {{networks, tcp, udp}}.")
