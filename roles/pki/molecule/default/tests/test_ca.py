@@ -16,6 +16,7 @@ def mode(path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
+@pytest.mark.control("PKI-CA-01")
 def test_ca_folder_and_files_are_private():
     folder = ca_dir()
     assert folder.is_dir(), f"pki_ca_dir {folder} was not created"
@@ -30,6 +31,7 @@ def test_ca_folder_holds_only_the_ca():
     assert {path.name for path in ca_dir().iterdir()} == CA_FILES
 
 
+@pytest.mark.control("PKI-CA-01")
 def test_ca_key_is_encrypted_with_the_stored_passphrase():
     key_pem = (ca_dir() / "ca.key").read_bytes()
     passphrase = (ca_dir() / "ca.passphrase").read_text(encoding="utf-8").strip()

@@ -6,6 +6,7 @@ the scenario's settings afterwards changes nothing."""
 
 from __future__ import annotations
 
+import pytest
 from pki_helpers import (
     CA_COMMON_NAME,
     ISSUED,
@@ -42,6 +43,7 @@ def assert_reissued(host, summary: dict, before: dict[str, str], names) -> None:
         ), f"{name}: the host key changed or no longer matches"
 
 
+@pytest.mark.control("PKI-CRT-01")
 def test_a_certificate_that_no_longer_verifies_is_reissued(host):
     """Replace "intranet" by the same certificate (same subject, names and key)
     signed by a rogue CA that has the internal CA's name: only the signature is
@@ -71,6 +73,7 @@ def test_a_certificate_that_no_longer_verifies_is_reissued(host):
     assert serial(host, "sip") == before["sip"], "sip verified and should have been kept"
 
 
+@pytest.mark.control("PKI-CRT-01")
 def test_a_certificate_inside_the_renewal_window_is_reissued_then_kept(host):
     before = {name: serial(host, name) for name in ISSUED}
 

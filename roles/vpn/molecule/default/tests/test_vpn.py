@@ -12,6 +12,7 @@ import re
 import stat
 import subprocess
 
+import pytest
 from vpn_helpers import (
     CREDENTIALS,
     can_connect,
@@ -33,6 +34,7 @@ def test_interface_runs_with_the_userspace_fallback(host):
     assert ":51820 " in host.check_output("ss -Huln")
 
 
+@pytest.mark.control("VPN-KEY-01")
 def test_configuration_and_keys_are_private(host):
     for path in ("/etc/wireguard", "/etc/wireguard/wg0.conf", "/etc/wireguard/wg0.key"):
         assert host.file(path).user == "root"
@@ -44,6 +46,7 @@ def test_configuration_and_keys_are_private(host):
     assert "PrivateKey" not in config  # the key stays in wg0.key
 
 
+@pytest.mark.control("VPN-KEY-01")
 def test_welcome_pack_files_are_private_and_the_qr_code_holds_the_profile():
     for username, device in (("agent", "laptop"), ("clerk", "laptop"), ("clerk", "phone")):
         folder = CREDENTIALS / "people" / username / "vpn"
@@ -84,6 +87,7 @@ def test_handshake_with_real_clients(host, tunnels):
         assert peer.check_output("wg show wg0 latest-handshakes").split()[1] != "0"
 
 
+@pytest.mark.control("VPN-ACC-01")
 def test_access_matrix_is_enforced(tunnels):
     service = service_address()
     agent, clerk = tunnels["a"], tunnels["b"]

@@ -9,6 +9,7 @@ import json
 import re
 import time
 
+import pytest
 from teletreball_testinfra import run_converge
 from vpn_helpers import (
     CREDENTIALS,
@@ -21,6 +22,7 @@ from vpn_helpers import (
 testinfra_hosts = ["podman://vpn-gateway"]
 
 
+@pytest.mark.control("VPN-REV-01")
 def test_revoked_device_loses_access_other_tunnels_keep_working(host, tunnels, measurement):
     """Remove agent's laptop, re-run the role, ping from clerk all along."""
     gateway = gateway_tunnel_address(host)
@@ -62,6 +64,7 @@ def test_revoked_device_loses_access_other_tunnels_keep_working(host, tunnels, m
     assert tunnel_up("a").run(f"ping -c 3 -W 2 {gateway}").rc == 0
 
 
+@pytest.mark.control("VPN-KEY-01")
 def test_private_keys_never_appear_in_the_ansible_output():
     result, _ = run_converge("-v")
     output = result.stdout + result.stderr
