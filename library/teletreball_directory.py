@@ -210,9 +210,10 @@ def main():
     changed = before != after
     if changed and not module.check_mode:
         atomic_write(path, after)
-    elif os.path.exists(path) and not module.check_mode and os.stat(path).st_mode & 0o077:
-        os.chmod(path, 0o600)
+    elif os.path.exists(path) and os.stat(path).st_mode & 0o077:
         changed = True
+        if not module.check_mode:
+            os.chmod(path, 0o600)
 
     result = {
         "changed": changed,

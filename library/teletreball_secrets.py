@@ -152,9 +152,10 @@ def main():
             if not module.check_mode:
                 atomic_write(path, value + "\n")
         values[name] = value
-    if not module.check_mode and os.path.isdir(base) and os.stat(base).st_mode & 0o077:
-        os.chmod(base, 0o700)
+    if os.path.isdir(base) and os.stat(base).st_mode & 0o077:
         fixed = True
+        if not module.check_mode:
+            os.chmod(base, 0o700)
     module.exit_json(changed=bool(created) or fixed, secrets=values, created=created)
 
 

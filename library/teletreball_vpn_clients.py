@@ -151,6 +151,7 @@ import os
 import re
 import secrets
 import shutil
+import tempfile
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.teletreball_files import atomic_write, private_makedirs
@@ -234,13 +235,19 @@ def qr_png(module, text):
 
 
 def write_bytes(path, data):
+    """Replace ``path`` with ``data`` atomically, mode 0600 (a fresh temporary file)."""
     folder = os.path.dirname(path)
     private_makedirs(folder)
-    tmp = f"{path}.tmp{os.getpid()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 class Run:
@@ -277,7 +284,7 @@ def check_params(module):
         module.fail_json(msg="gateway_public_key is not a WireGuard key (base64 of 32 bytes).")
     for device in params["devices"]:
         name = f"{device['username']}/{device['device']}"
-        if not NAME_RE.match(device["username"]) or not DEVICE_RE.match(device["device"]):
+        if not NAME_RE.fullmatch(device["username"]) or not DEVICE_RE.fullmatch(device["device"]):
             module.fail_json(msg=f"'{name}' is not a valid username/device.")
         if params["key_mode"] == "supplied" and not is_wg_key(
             params["supplied_public_keys"].get(name)

@@ -33,6 +33,13 @@ options:
     type: list
     elements: str
     default: []
+  keep:
+    description:
+      - When given, the usernames whose folders stay; the folder of any other
+        username under C(people/) is archived too (a person deleted from the
+        staff list instead of being set absent).
+    type: list
+    elements: str
   owner:
     description: Who writes these files, for the audit log (usually the role name).
     type: str
@@ -91,6 +98,7 @@ def main():
             "directory": {"type": "path", "required": True},
             "packs": {"type": "dict", "default": {}},
             "archive": {"type": "list", "elements": "str", "default": []},
+            "keep": {"type": "list", "elements": "str"},
             "owner": {"type": "str", "default": "teletreball"},
         },
         supports_check_mode=True,
@@ -100,19 +108,26 @@ def main():
     if not os.path.isabs(base):
         module.fail_json(msg=f"directory must be an absolute path, not {base}.")
     for username in list(packs) + archive:
-        if not NAME_RE.match(username):
+        if not NAME_RE.fullmatch(username):
             module.fail_json(msg=f"'{username}' is not a valid username.")
     both = sorted(set(packs) & set(archive))
     if both:
         module.fail_json(msg=f"cannot both write and archive the packs of: {', '.join(both)}.")
 
     people = os.path.join(base, "people")
+    if module.params["keep"] is not None and os.path.isdir(people):
+        keep = set(module.params["keep"]) | set(packs)
+        archive = sorted(set(archive) | {
+            name for name in os.listdir(people)
+            if os.path.isdir(os.path.join(people, name)) and name not in keep
+            and NAME_RE.fullmatch(name)
+        })
     written, archived, before, after = [], [], [], []
     for username, files in sorted(packs.items()):
         if not isinstance(files, dict):
             module.fail_json(msg=f"packs.{username} must map file names to contents.")
         for name, content in sorted(files.items()):
-            if not FILE_RE.match(name):
+            if not FILE_RE.fullmatch(name):
                 module.fail_json(msg=f"packs.{username}: '{name}' is not a plain file name.")
             if not isinstance(content, str):
                 module.fail_json(msg=f"packs.{username}.{name} must be text.")

@@ -44,6 +44,7 @@ EMAIL_RE = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 # Phone numbers in international (E.164) form: +34 and 9 digits for Spain.
 MOBILE_RE = re.compile(r"^\+[1-9][0-9]{7,14}$")
 EXTENSION_RE = re.compile(r"^[0-9]{2,6}$")
+PORT_RE = re.compile(r"^[0-9]{1,5}$")
 # Fewer addresses than this is a mistake, not a network (a /30 has 4).
 MIN_NETWORK_SIZE = 4
 STATE_VERSION = 1
@@ -99,6 +100,13 @@ def validate(staff, networks, groups, access, services, extension_range, vpn_poo
     errors += _validate_staff(staff, known_groups, first, last)
     errors += _validate_access(access, known_groups)
     errors += _validate_services(services, nets, networks)
+    if isinstance(access, dict) and isinstance(services, dict):
+        errors += [
+            f"teletreball_access.{service}: the service is granted but not described in "
+            "teletreball_services (its networks and ports)."
+            for service in access
+            if service in SERVICES and access[service] and service not in services
+        ]
     errors += _validate_pool(vpn_pool, nets, networks, staff, quarantined)
     return errors
 
@@ -110,7 +118,7 @@ def _validate_groups(groups):
         f"teletreball_groups: '{name}' is not a valid group name "
         "(lowercase letter, then letters, digits or _)."
         for name in groups
-        if not isinstance(name, str) or not GROUP_RE.match(name)
+        if not isinstance(name, str) or not GROUP_RE.fullmatch(name)
     ]
 
 
@@ -119,7 +127,7 @@ def _validate_networks(networks):
     if not isinstance(networks, dict) or not networks:
         return {}, ["teletreball_networks must map each network name to a CIDR."]
     for name, value in networks.items():
-        if not isinstance(name, str) or not NETWORK_NAME_RE.match(name):
+        if not isinstance(name, str) or not NETWORK_NAME_RE.fullmatch(name):
             errors.append(f"teletreball_networks: '{name}' is not a valid network name.")
             continue
         net = parse_network(value)
@@ -127,6 +135,12 @@ def _validate_networks(networks):
             errors.append(
                 f"teletreball_networks.{name}: '{value}' is not a network in CIDR "
                 "notation with the host bits at zero (for example 10.20.0.0/24)."
+            )
+            continue
+        if net.version != 4:
+            errors.append(
+                f"teletreball_networks.{name}: {value} is an IPv6 network; teletreball "
+                "supports IPv4 networks only for now."
             )
             continue
         if net.size < MIN_NETWORK_SIZE:
@@ -176,7 +190,7 @@ def _validate_staff(staff, known_groups, first, last):
             if key not in PERSON_FIELDS
         ]
         username = person.get("username")
-        if not isinstance(username, str) or not USERNAME_RE.match(username):
+        if not isinstance(username, str) or not USERNAME_RE.fullmatch(username):
             errors.append(
                 f"{who}: username '{username}' is invalid: use 1 to 32 characters, "
                 "a lowercase letter first, then lowercase letters, digits, _ or -."
@@ -197,13 +211,13 @@ def _validate_staff(staff, known_groups, first, last):
             if not isinstance(person.get(field), str) or not person[field].strip():
                 errors.append(f"{who}: {field} is required.")
         email = person.get("email")
-        if not isinstance(email, str) or not EMAIL_RE.match(email):
+        if not isinstance(email, str) or not EMAIL_RE.fullmatch(email):
             errors.append(f"{who}: email '{email}' is not a valid e-mail address.")
         errors += _validate_person_groups(who, person.get("groups"), known_groups)
         # An offboarded person's extension is free for somebody else.
         if state == "present" and person.get("extension") is not None:
             ext = str(person["extension"])
-            if isinstance(person["extension"], bool) or not EXTENSION_RE.match(ext):
+            if isinstance(person["extension"], bool) or not EXTENSION_RE.fullmatch(ext):
                 errors.append(f"{who}: extension '{ext}' must be 2 to 6 digits.")
             elif first is not None and not first <= int(ext) <= last:
                 errors.append(
@@ -217,7 +231,7 @@ def _validate_staff(staff, known_groups, first, last):
             else:
                 seen_ext[ext] = who
         mobile = person.get("mobile")
-        if mobile is not None and (not isinstance(mobile, str) or not MOBILE_RE.match(mobile)):
+        if mobile is not None and (not isinstance(mobile, str) or not MOBILE_RE.fullmatch(mobile)):
             errors.append(
                 f"{who}: mobile '{mobile}' is not a phone number in international "
                 "form (+ country code and number, digits only, e.g. +34600111222)."
@@ -246,7 +260,7 @@ def _validate_devices(who, devices):
         return [f"{who}: vpn_devices must be a list of device names."]
     errors, seen = [], set()
     for device in devices:
-        if not isinstance(device, str) or not DEVICE_RE.match(device):
+        if not isinstance(device, str) or not DEVICE_RE.fullmatch(device):
             errors.append(
                 f"{who}: VPN device name '{device}' is invalid: 1 to 24 lowercase "
                 "letters, digits or -."
@@ -317,7 +331,7 @@ def _validate_services(services, nets, networks):
 
 def _valid_port(port):
     parts = str(port).split("-")
-    if isinstance(port, bool) or len(parts) > 2 or not all(p.isdigit() for p in parts):
+    if isinstance(port, bool) or len(parts) > 2 or not all(PORT_RE.fullmatch(p) for p in parts):
         return False
     values = [int(p) for p in parts]
     return all(1 <= v <= 65535 for v in values) and values == sorted(values)
@@ -395,11 +409,12 @@ def allocate(state, pool_cidr, devices, now, quarantine_days):
     outside = sorted(
         f"{key} ({entry['address']})"
         for key, entry in allocations.items()
-        if netaddr.IPAddress(entry["address"]) not in pool
+        if not _usable(pool, entry["address"])
     )
     if outside:
         raise AllocationError(
-            f"the VPN pool is now {pool}, but these devices hold addresses outside it: "
+            f"the VPN pool is now {pool}, but these devices hold addresses outside it (or "
+            "on its network, gateway or broadcast address): "
             f"{', '.join(outside)}. Keep the old pool, or move the VPN address file "
             "aside to renumber every device (each person then needs a new VPN profile)."
         )
@@ -427,6 +442,14 @@ def allocate(state, pool_cidr, devices, now, quarantine_days):
         "allocations": dict(sorted(allocations.items())),
         "released": dict(sorted(released.items(), key=lambda kv: netaddr.IPAddress(kv[0]))),
     }
+
+
+def _usable(pool, address):
+    """True when ``address`` may belong to a device: inside the pool, and not its
+    network, gateway (first host) or broadcast address."""
+    value = int(netaddr.IPAddress(address))
+    last = pool.last - 1 if pool.version == 4 else pool.last
+    return pool.first + 2 <= value <= last
 
 
 def gateway_address(pool_cidr):
@@ -474,7 +497,7 @@ def build_directory(staff, access, state):
             "groups": list(person_groups),
             "extension": None if ext is None else str(ext),
             "mobile": person.get("mobile"),
-            "desktop": bool(person.get("desktop", False)) and "desktop" in services,
+            "desktop": present and bool(person.get("desktop", False)) and "desktop" in services,
             "state": person.get("state", "present"),
             "services": services if present else [],
             "vpn_devices": devices,

@@ -44,6 +44,8 @@ VALID = {
     "services": {
         "desktop": {"networks": ["servers"], "tcp": [3389]},
         "phone": {"networks": ["servers"], "udp": [5060, "10000-20000"]},
+        "chat": {"networks": ["servers"], "tcp": [5222]},
+        "admin_ssh": {"networks": ["servers"], "tcp": [22]},
     },
     "extension_range": {"first": 2000, "last": 2999},
     "vpn_pool": "vpn_pool",
@@ -320,3 +322,41 @@ def test_directory_grants_services_by_group_and_drops_absent_devices():
 def test_offboarded_people_free_their_extension():
     staff = staff_with(2, extension=2001)  # marta is absent
     assert run(staff=staff) == []
+
+
+def test_ipv6_networks_are_refused_for_now():
+    networks = {**VALID["networks"], "servers": "2001:db8::/64"}
+    assert (
+        "teletreball_networks.servers: 2001:db8::/64 is an IPv6 network; teletreball "
+        "supports IPv4 networks only for now."
+    ) in run(networks=networks)
+
+
+def test_granted_service_must_be_described():
+    services = {k: v for k, v in VALID["services"].items() if k != "chat"}
+    assert run(services=services) == [
+        "teletreball_access.chat: the service is granted but not described in "
+        "teletreball_services (its networks and ports)."
+    ]
+
+
+def test_only_ascii_digits_and_no_trailing_newline():
+    services = {**VALID["services"], "chat": {"networks": ["servers"], "tcp": ["\u0661\u0662"]}}
+    assert len([e for e in run(services=services) if "is not a port" in e]) == 1
+    assert any("is invalid" in e for e in run(staff=staff_with(0, username="anna\n")))
+
+
+def test_shrunk_pool_refuses_addresses_that_become_reserved():
+    one = d.allocate(None, "10.99.0.0/23", ["a/x"], NOW, 30)
+    one["allocations"]["a/x"]["address"] = "10.99.1.1"  # gateway of 10.99.1.0/24
+    with pytest.raises(d.AllocationError, match=r"a/x \(10.99.1.1\)"):
+        d.allocate(one, "10.99.1.0/24", ["a/x"], NOW, 30)
+    one["allocations"]["a/x"]["address"] = "10.99.1.255"  # its broadcast address
+    with pytest.raises(d.AllocationError, match="broadcast"):
+        d.allocate(one, "10.99.1.0/24", ["a/x"], NOW, 30)
+
+
+def test_absent_people_have_no_desktop():
+    staff = staff_with(2, desktop=True)
+    state = d.allocate(None, "10.99.0.0/24", d.active_devices(staff), NOW, 30)
+    assert d.build_directory(staff, VALID["access"], state)["people"][2]["desktop"] is False

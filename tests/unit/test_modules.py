@@ -350,3 +350,14 @@ def test_vpn_clients_error_paths(tmp_path, capsys, changes, message):
     assert result["rc"] == 1
     assert result["msg"] == message
     assert not (tmp_path / "people").exists()
+
+
+def test_welcome_packs_archive_people_deleted_from_the_list(tmp_path, capsys):
+    base = tmp_path / "c"
+    run_module("teletreball_welcome_packs",
+               {"directory": str(base), "packs": {"anna": {"a": "x"}, "pau": {"a": "y"}}}, capsys)
+    result = run_module("teletreball_welcome_packs",
+                        {"directory": str(base), "packs": {"anna": {"a": "x"}}, "keep": ["anna"]},
+                        capsys)
+    assert result["archived"] == ["pau"]
+    assert sorted(p.name for p in (base / "people").iterdir()) == ["anna"]
