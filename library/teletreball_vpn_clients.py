@@ -151,7 +151,6 @@ import os
 import re
 import secrets
 import shutil
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.teletreball_files import atomic_write, private_makedirs
@@ -232,22 +231,6 @@ def qr_png(module, text):
     if rc != 0:
         module.fail_json(msg=f"qrencode failed: {err.decode(errors='replace')}")
     return out
-
-
-def write_bytes(path, data):
-    """Replace ``path`` with ``data`` atomically, mode 0600 (a fresh temporary file)."""
-    folder = os.path.dirname(path)
-    private_makedirs(folder)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 class Run:
@@ -353,7 +336,7 @@ def main():
             if conf_changed or not os.path.exists(png_path):
                 run.written.append(f"{stem}.png")
                 if not module.check_mode:
-                    write_bytes(png_path, qr_png(module, text))
+                    atomic_write(png_path, qr_png(module, text))
         elif os.path.exists(png_path):
             run.written.append(f"{stem}.png (removed)")
             if not module.check_mode:

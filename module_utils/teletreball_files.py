@@ -24,12 +24,14 @@ def private_makedirs(path):
 
 
 def atomic_write(path, content):
-    """Replace ``path`` with ``content`` in one step, mode 0600; no partial file is left."""
+    """Replace ``path`` with ``content`` (text or bytes) in one step, mode 0600;
+    no partial file is left."""
     folder = os.path.dirname(path)
     private_makedirs(folder)
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=folder)
+    binary = isinstance(content, bytes)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        with os.fdopen(fd, "wb" if binary else "w", encoding=None if binary else "utf-8") as handle:
             handle.write(content)
             handle.flush()
             os.fsync(handle.fileno())

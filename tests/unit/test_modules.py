@@ -361,3 +361,13 @@ def test_welcome_packs_archive_people_deleted_from_the_list(tmp_path, capsys):
                         capsys)
     assert result["archived"] == ["pau"]
     assert sorted(p.name for p in (base / "people").iterdir()) == ["anna"]
+
+
+def test_vpn_clients_qr_code_is_a_private_png_of_the_profile(tmp_path, capsys):
+    result = run_module("teletreball_vpn_clients", vpn_args(tmp_path, qr_code=True), capsys)
+    assert result["rc"] == 0, result
+    png = tmp_path / "people" / "anna" / "vpn" / "laptop.png"
+    assert png.read_bytes().startswith(b"\x89PNG")
+    assert mode(png) == 0o600
+    again = run_module("teletreball_vpn_clients", vpn_args(tmp_path, qr_code=True), capsys)
+    assert again["changed"] is False
