@@ -153,7 +153,11 @@ import secrets
 import shutil
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible.module_utils.teletreball_files import atomic_write, private_makedirs
+from ansible.module_utils.teletreball_files import (
+    append_audit,
+    atomic_write,
+    private_makedirs,
+)
 
 try:
     from cryptography.hazmat.primitives import serialization
@@ -395,11 +399,7 @@ def log_changes(module, run, revoked):
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
     lines = [f"{stamp} vpn wrote {item}\n" for item in run.written]
     lines += [f"{stamp} vpn revoked device {item}\n" for item in revoked]
-    private_makedirs(run.base)
-    fd = os.open(os.path.join(run.base, "audit.log"), os.O_WRONLY | os.O_APPEND | os.O_CREAT,
-                 0o600)
-    with os.fdopen(fd, "a", encoding="utf-8") as handle:
-        handle.writelines(lines)
+    append_audit(run.base, lines)
 
 
 if __name__ == "__main__":

@@ -78,7 +78,11 @@ import os
 import re
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.teletreball_files import atomic_write, private_makedirs
+from ansible.module_utils.teletreball_files import (
+    append_audit,
+    atomic_write,
+    private_makedirs,
+)
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 FILE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -165,10 +169,7 @@ def main():
             f"{stamp} {module.params['owner']} archived {u} to archive/{u}-{stamp}\n"
             for u in archived
         ]
-        log = os.path.join(base, "audit.log")
-        fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        with os.fdopen(fd, "a", encoding="utf-8") as handle:
-            handle.writelines(lines)
+        append_audit(base, lines)
 
     result = {"changed": bool(written or archived), "written": written, "archived": archived}
     if module._diff:

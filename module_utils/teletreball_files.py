@@ -41,3 +41,11 @@ def atomic_write(path, content):
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def append_audit(base, lines):
+    """Append ``lines`` to ``<base>/audit.log`` (created 0600, folder 0700)."""
+    private_makedirs(base)
+    fd = os.open(os.path.join(base, "audit.log"), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8") as handle:
+        handle.writelines(lines)
