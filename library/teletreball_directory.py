@@ -59,6 +59,15 @@ options:
       - Created with mode 0600 in a directory of mode 0700.
     type: path
     required: true
+  desktop_hosts:
+    description:
+      - Inventory names of the remote-desktop session hosts (group C(vdi_hosts)).
+      - Each person with a desktop gets C(desktop_host), their own if set and one of
+        these, else one picked by rendezvous hashing of the username (stable, and
+        adding a host moves only the people the new host takes).
+    type: list
+    elements: str
+    default: []
   now:
     description: Current UTC time as C(YYYY-MM-DDTHH:MM:SSZ); for tests only.
     type: str
@@ -90,8 +99,9 @@ directory:
   type: dict
   contains:
     people:
-      description: Each person with C(services) (granted by the access matrix) and
-        C(vpn_devices) (name and address; empty when absent).
+      description: Each person with C(services) (granted by the access matrix),
+        C(vpn_devices) (name and address; empty when absent) and C(desktop_host)
+        (their remote-desktop session host, or null).
       type: list
       elements: dict
     present:
@@ -159,6 +169,7 @@ def main():
             "vpn_pool": {"type": "str", "required": True},
             "quarantine_days": {"type": "int", "default": 30},
             "state_file": {"type": "path", "required": True},
+            "desktop_hosts": {"type": "list", "elements": "str", "default": []},
             "now": {"type": "str"},
         },
         supports_check_mode=True,
@@ -190,6 +201,7 @@ def main():
     errors = validate(
         staff, params["networks"], params["groups"], params["access"], params["services"],
         params["extension_range"], params["vpn_pool"], quarantined,
+        desktop_hosts=params["desktop_hosts"],
     )
     if errors:
         module.fail_json(
@@ -217,7 +229,9 @@ def main():
 
     result = {
         "changed": changed,
-        "directory": build_directory(staff, params["access"], state),
+        "directory": build_directory(
+            staff, params["access"], state, desktop_hosts=params["desktop_hosts"]
+        ),
         "vpn_gateway_address": gateway_address(pool),
     }
     if module._diff:

@@ -12,6 +12,7 @@ and go, and holds a freed address back for a quarantine before reusing it.
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import re
 
 try:
@@ -27,7 +28,7 @@ SERVICES = ("desktop", "phone", "chat", "admin_ssh")
 STATES = ("present", "absent")
 PERSON_FIELDS = {
     "username", "name", "email", "department", "groups", "extension", "mobile",
-    "vpn_devices", "desktop", "state",
+    "vpn_devices", "desktop", "desktop_host", "state",
 }
 USERNAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 # Names that already belong to Debian system accounts or our own service users.
@@ -88,9 +89,10 @@ def usable_addresses(pool):
 
 
 def validate(staff, networks, groups, access, services, extension_range, vpn_pool,
-             quarantined=0):
+             quarantined=0, desktop_hosts=()):
     """Return the list of problems of the directory data; empty when it is valid."""
     errors = []
+    errors += _validate_desktop_hosts(staff, desktop_hosts)
     errors += _validate_groups(groups)
     known_groups = set(groups) if isinstance(groups, dict) else set()
     nets, net_errors = _validate_networks(networks)
@@ -109,6 +111,41 @@ def validate(staff, networks, groups, access, services, extension_range, vpn_poo
         ]
     errors += _validate_pool(vpn_pool, nets, networks, staff, quarantined)
     return errors
+
+
+def _validate_desktop_hosts(staff, desktop_hosts):
+    """A person's explicit ``desktop_host`` must be one of the session hosts."""
+    if not isinstance(staff, list):
+        return []
+    errors = []
+    known = ", ".join(desktop_hosts) if desktop_hosts else "none: the group vdi_hosts is empty"
+    for index, person in enumerate(staff):
+        if not isinstance(person, dict) or person.get("desktop_host") is None:
+            continue
+        who, host = _who(person, index), person["desktop_host"]
+        if not isinstance(host, str) or host not in desktop_hosts:
+            errors.append(
+                f"{who}: desktop_host '{host}' is not a remote-desktop session host "
+                f"(known: {known})."
+            )
+        elif not person.get("desktop", False):
+            errors.append(f"{who}: desktop_host is set but desktop is not true.")
+    return errors
+
+
+def assign_desktop_host(username, desktop_hosts):
+    """The session host of a person without an explicit one: rendezvous hashing.
+
+    Each host scores sha256("<host>/<username>"); the highest score wins. The
+    result depends only on the name and the set of hosts (not their order), and
+    adding a host moves only the people that host now wins.
+    """
+    if not desktop_hosts:
+        return None
+    return max(
+        sorted(desktop_hosts),
+        key=lambda host: hashlib.sha256(f"{host}/{username}".encode()).hexdigest(),
+    )
 
 
 def _validate_groups(groups):
@@ -468,7 +505,7 @@ def _free_addresses(pool, taken):
 
 # --- the derived directory ----------------------------------------------------
 
-def build_directory(staff, access, state):
+def build_directory(staff, access, state, desktop_hosts=()):
     """Return what the service roles read: each person with services and addresses."""
     people = []
     allocations = state["allocations"] if state else {}
@@ -489,6 +526,7 @@ def build_directory(staff, access, state):
             if present
         ]
         ext = person.get("extension")
+        desktop = present and bool(person.get("desktop", False)) and "desktop" in services
         people.append({
             "username": person["username"],
             "name": person["name"],
@@ -497,7 +535,11 @@ def build_directory(staff, access, state):
             "groups": list(person_groups),
             "extension": None if ext is None else str(ext),
             "mobile": person.get("mobile"),
-            "desktop": present and bool(person.get("desktop", False)) and "desktop" in services,
+            "desktop": desktop,
+            "desktop_host": (
+                person.get("desktop_host")
+                or assign_desktop_host(person["username"], desktop_hosts)
+            ) if desktop else None,
             "state": person.get("state", "present"),
             "services": services if present else [],
             "vpn_devices": devices,

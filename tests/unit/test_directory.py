@@ -147,7 +147,8 @@ def test_valid_directory_has_no_problem():
         (
             staff_with(0, phone="2001"),
             "teletreball_staff[0] (anna): unknown field 'phone' (known: department, "
-            "desktop, email, extension, groups, mobile, name, state, username, vpn_devices).",
+            "desktop, desktop_host, email, extension, groups, mobile, name, state, username, "
+            "vpn_devices).",
         ),
     ],
 )
@@ -360,3 +361,49 @@ def test_absent_people_have_no_desktop():
     staff = staff_with(2, desktop=True)
     state = d.allocate(None, "10.99.0.0/24", d.active_devices(staff), NOW, 30)
     assert d.build_directory(staff, VALID["access"], state)["people"][2]["desktop"] is False
+
+
+HOSTS = ["vdi-b", "vdi-a"]
+
+
+def test_desktop_host_must_be_a_session_host():
+    assert run(staff=staff_with(0, desktop_host="vdi-z"), desktop_hosts=HOSTS) == [
+        "teletreball_staff[0] (anna): desktop_host 'vdi-z' is not a remote-desktop "
+        "session host (known: vdi-b, vdi-a)."
+    ]
+    assert run(staff=staff_with(0, desktop_host="vdi-a")) == [
+        "teletreball_staff[0] (anna): desktop_host 'vdi-a' is not a remote-desktop "
+        "session host (known: none: the group vdi_hosts is empty)."
+    ]
+    assert run(staff=staff_with(1, desktop_host="vdi-a"), desktop_hosts=HOSTS) == [
+        "teletreball_staff[1] (jordi): desktop_host is set but desktop is not true."
+    ]
+    assert run(staff=staff_with(0, desktop_host="vdi-a"), desktop_hosts=HOSTS) == []
+
+
+def test_desktop_assignment_is_stable_and_moves_few_people():
+    names = [f"user{i:03d}" for i in range(300)]
+    two = {n: d.assign_desktop_host(n, ["vdi-a", "vdi-b"]) for n in names}
+    # The order of the hosts in the inventory does not matter.
+    assert two == {n: d.assign_desktop_host(n, ["vdi-b", "vdi-a"]) for n in names}
+    assert 100 < sum(1 for h in two.values() if h == "vdi-a") < 200
+    three = {n: d.assign_desktop_host(n, ["vdi-a", "vdi-b", "vdi-c"]) for n in names}
+    moved = [n for n in names if two[n] != three[n]]
+    # Only people the new host takes move; about a third of them.
+    assert all(three[n] == "vdi-c" for n in moved)
+    assert 60 < len(moved) < 140
+    assert d.assign_desktop_host("anna", []) is None
+
+
+def test_directory_gives_desktop_people_their_host():
+    staff = staff_with(0, desktop_host="vdi-b")
+    state = d.allocate(None, VALID["networks"]["vpn_pool"], d.active_devices(staff), NOW, 30)
+    people = {
+        p["username"]: p
+        for p in d.build_directory(staff, VALID["access"], state, desktop_hosts=HOSTS)["people"]
+    }
+    assert people["anna"]["desktop_host"] == "vdi-b"
+    assert people["jordi"]["desktop_host"] is None  # desktop: false
+    assert people["marta"]["desktop_host"] is None  # absent
+    default = d.build_directory(VALID["staff"], VALID["access"], state, desktop_hosts=HOSTS)
+    assert default["people"][0]["desktop_host"] == d.assign_desktop_host("anna", HOSTS)
