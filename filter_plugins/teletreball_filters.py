@@ -8,6 +8,10 @@ The directory is the result of the module teletreball_directory
 
 from __future__ import annotations
 
+import base64
+import binascii
+import urllib.parse
+
 from ansible.errors import AnsibleFilterError
 
 
@@ -58,6 +62,31 @@ def vpn_access_rules(directory, services, networks):
     return rules
 
 
+def totp_uri(secret_hex, account, issuer, digits=6, period=30):
+    """The otpauth:// URI of a TOTP secret (RFC 6238, SHA-1), for authenticator apps.
+
+    ``secret_hex`` is the secret as pam_oath reads it (hex); apps want it in
+    base32 without padding. The label is "<issuer>:<account>".
+    """
+    try:
+        raw = binascii.unhexlify(secret_hex)
+    except (binascii.Error, TypeError) as exc:
+        raise AnsibleFilterError("teletreball_totp_uri: the secret is not hexadecimal") from exc
+    if len(raw) < 16:
+        raise AnsibleFilterError("teletreball_totp_uri: the secret is shorter than 128 bits")
+    if int(digits) not in (6, 8) or not 15 <= int(period) <= 120:
+        raise AnsibleFilterError("teletreball_totp_uri: digits must be 6 or 8, period 15-120 s")
+    label = urllib.parse.quote(f"{issuer}:{account}", safe=":@")
+    query = urllib.parse.urlencode({
+        "secret": base64.b32encode(raw).decode().rstrip("="),
+        "issuer": issuer,
+        "algorithm": "SHA1",
+        "digits": int(digits),
+        "period": int(period),
+    }, quote_via=urllib.parse.quote)
+    return f"otpauth://totp/{label}?{query}"
+
+
 class FilterModule:
     """teletreball filters."""
 
@@ -65,4 +94,5 @@ class FilterModule:
         return {
             "teletreball_vpn_devices": vpn_devices,
             "teletreball_vpn_access_rules": vpn_access_rules,
+            "teletreball_totp_uri": totp_uri,
         }

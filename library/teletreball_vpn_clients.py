@@ -157,6 +157,7 @@ from ansible.module_utils.teletreball_files import (
     append_audit,
     atomic_write,
     private_makedirs,
+    qr_png,
 )
 
 try:
@@ -225,16 +226,6 @@ def profile(params, device, private_key, preshared_key):
     if params["keepalive"]:
         lines.append(f"PersistentKeepalive = {params['keepalive']}")
     return "\n".join(lines) + "\n"
-
-
-def qr_png(module, text):
-    rc, out, err = module.run_command(
-        [module.get_bin_path("qrencode", required=True), "-t", "PNG", "-o", "-"],
-        data=text, binary_data=True, encoding=None,
-    )
-    if rc != 0:
-        module.fail_json(msg=f"qrencode failed: {err.decode(errors='replace')}")
-    return out
 
 
 class Run:

@@ -28,6 +28,13 @@ options:
     description: Username to a dictionary of file name to file content.
     type: dict
     default: {}
+  qr_codes:
+    description:
+      - Username to a dictionary of C(.png) file name to the text the QR code holds
+        (made with the C(qrencode) command, mode 0600). A code is rewritten only when
+        its text changes: the same text always gives the same image.
+    type: dict
+    default: {}
   archive:
     description: Usernames whose folder must be archived (offboarded people).
     type: list
@@ -58,6 +65,14 @@ EXAMPLES = r"""
     packs: "{{ lookup('ansible.builtin.template', 'welcome_packs.json.j2') }}"
     archive: "{{ teletreball_directory.absent }}"
   no_log: true
+
+- name: Add the second-factor QR code of a person to their pack
+  teletreball_welcome_packs:
+    directory: "{{ teletreball_credentials_dir }}"
+    qr_codes:
+      anna: {desktop-totp.png: "otpauth://totp/Ajuntament:anna?secret=...&issuer=Ajuntament"}
+    owner: vdi
+  no_log: true
 """
 
 RETURN = r"""
@@ -82,6 +97,7 @@ from ansible.module_utils.teletreball_files import (
     append_audit,
     atomic_write,
     private_makedirs,
+    qr_png,
 )
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
@@ -96,11 +112,20 @@ def read(path):
         return None
 
 
+def read_bytes(path):
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+
+
 def main():
     module = AnsibleModule(
         argument_spec={
             "directory": {"type": "path", "required": True},
             "packs": {"type": "dict", "default": {}},
+            "qr_codes": {"type": "dict", "default": {}},
             "archive": {"type": "list", "elements": "str", "default": []},
             "keep": {"type": "list", "elements": "str"},
             "owner": {"type": "str", "default": "teletreball"},
@@ -111,16 +136,17 @@ def main():
     archive = module.params["archive"]
     if not os.path.isabs(base):
         module.fail_json(msg=f"directory must be an absolute path, not {base}.")
-    for username in list(packs) + archive:
+    qr_codes = module.params["qr_codes"]
+    for username in list(packs) + list(qr_codes) + archive:
         if not NAME_RE.fullmatch(username):
             module.fail_json(msg=f"'{username}' is not a valid username.")
-    both = sorted(set(packs) & set(archive))
+    both = sorted((set(packs) | set(qr_codes)) & set(archive))
     if both:
         module.fail_json(msg=f"cannot both write and archive the packs of: {', '.join(both)}.")
 
     people = os.path.join(base, "people")
     if module.params["keep"] is not None and os.path.isdir(people):
-        keep = set(module.params["keep"]) | set(packs)
+        keep = set(module.params["keep"]) | set(packs) | set(qr_codes)
         archive = sorted(set(archive) | {
             name for name in os.listdir(people)
             if os.path.isdir(os.path.join(people, name)) and name not in keep
@@ -144,8 +170,29 @@ def main():
                 if not module.check_mode:
                     atomic_write(path, content)
 
+    for username, codes in sorted(qr_codes.items()):
+        if not isinstance(codes, dict):
+            module.fail_json(msg=f"qr_codes.{username} must map file names to texts.")
+        for name, text in sorted(codes.items()):
+            if not FILE_RE.fullmatch(name) or not name.endswith(".png"):
+                module.fail_json(
+                    msg=f"qr_codes.{username}: '{name}' is not a plain .png file name."
+                )
+            if not isinstance(text, str) or not text:
+                module.fail_json(msg=f"qr_codes.{username}.{name} must be a non-empty text.")
+            path = os.path.join(people, username, name)
+            image = qr_png(module, text)
+            old = read_bytes(path)
+            if old != image:
+                written.append(f"{username}/{name}")
+                before.append(f"{username}/{name}: {'absent' if old is None else 'old'}")
+                after.append(f"{username}/{name}: written")
+                if not module.check_mode:
+                    atomic_write(path, image)
+
     # Folders made before (or by hand) must still be private.
-    for folder in [people] + [os.path.join(people, username) for username in sorted(packs)]:
+    folders = sorted(set(packs) | set(qr_codes))
+    for folder in [people] + [os.path.join(people, username) for username in folders]:
         if os.path.isdir(folder) and os.stat(folder).st_mode & 0o077:
             written.append(f"{os.path.relpath(folder, base)}/ (mode 0700)")
             if not module.check_mode:

@@ -49,3 +49,15 @@ def append_audit(base, lines):
     fd = os.open(os.path.join(base, "audit.log"), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     with os.fdopen(fd, "a", encoding="utf-8") as handle:
         handle.writelines(lines)
+
+
+def qr_png(module, text):
+    """``text`` as a QR code PNG (bytes), made with the qrencode command; the same
+    text always gives the same bytes."""
+    rc, out, err = module.run_command(
+        [module.get_bin_path("qrencode", required=True), "-t", "PNG", "-o", "-"],
+        data=text, binary_data=True, encoding=None,
+    )
+    if rc != 0:
+        module.fail_json(msg=f"qrencode failed: {err.decode(errors='replace')}")
+    return out

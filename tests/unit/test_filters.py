@@ -57,3 +57,27 @@ def test_missing_directory_is_a_clear_error():
 def test_unknown_network_is_a_clear_error():
     with pytest.raises(AnsibleFilterError, match="service desktop: unknown network 'servers'"):
         filters.vpn_access_rules(DIRECTORY, SERVICES, {})
+
+
+def test_totp_uri_is_base32_and_quoted():
+    # RFC 6238's test secret "12345678901234567890" in hex.
+    secret = "3132333435363738393031323334353637383930"  # noqa: S105 - public test vector
+    uri = filters.totp_uri(secret, "anna@ajuntament.example", "Ajuntament de Sant Martí")
+    assert uri == (
+        "otpauth://totp/Ajuntament%20de%20Sant%20Mart%C3%AD:anna@ajuntament.example"
+        "?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=Ajuntament%20de%20Sant%20Mart%C3%AD"
+        "&algorithm=SHA1&digits=6&period=30"
+    )
+
+
+@pytest.mark.parametrize(
+    ("secret", "digits", "message"),
+    [
+        ("zz" * 20, 6, "not hexadecimal"),
+        ("ab" * 10, 6, "shorter than 128 bits"),
+        ("ab" * 20, 7, "digits must be 6 or 8"),
+    ],
+)
+def test_totp_uri_refuses_bad_secrets(secret, digits, message):
+    with pytest.raises(AnsibleFilterError, match=message):
+        filters.totp_uri(secret, "anna", "Ajuntament", digits=digits)
