@@ -21,9 +21,14 @@ description:
   - People in the file but not in O(users) are removed, which revokes their second
     factor. Comments, blank lines and lines that are not pam_oath entries are dropped
     and reported.
-  - The file is read and written while holding the fcntl lock that C(pam_oath) takes
-    on C(<path>.lock), and a lock on the file itself; it is replaced atomically, mode
-    0600, owned by the user running the module. A missing parent folder is created
+  - The file is read and written while holding C(pam_oath)'s lock file
+    C(<path>.lock): liboath 2.6.12 creates it exclusively (it fails when the file
+    exists), locks it, writes C(<path>.new), renames it and removes the lock file;
+    the module does the same, so a login and a run never interleave, and it never
+    leaves the lock file behind (a stale one would refuse every login). A lock
+    file older than a minute is a leftover of a crash and is removed. The users
+    file itself is also locked with fcntl (older liboath). It is replaced
+    atomically, mode 0600, owned by the user running the module. A missing parent folder is created
     with mode 0700. The file is read once more after writing, in case a login that
     read the old file rewrote it meanwhile.
 options:
@@ -113,6 +118,7 @@ NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 SECRET_RE = re.compile(r"^[0-9a-f]{32,128}$")
 PIN = "+"
 LOCK_TIMEOUT = 30  # seconds; pam_oath holds the lock only while it rewrites the file
+STALE_LOCK_AGE = 60  # seconds; an older lock file is a leftover of a crash
 ATTEMPTS = 3  # a login may rewrite the file from a copy read before ours
 
 
@@ -236,15 +242,38 @@ def _lock(path, create):
         os.close(fd)  # replaced or removed while we waited: lock the current one
 
 
+def _lock_file(path):
+    """Create pam_oath's lock file ``path`` exclusively, as liboath does; return its
+    descriptor. Waits while a login holds it; removes one left by a crash."""
+    deadline = time.monotonic() + LOCK_TIMEOUT
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    while True:
+        try:
+            return os.open(path, flags, 0o600)
+        except FileExistsError:
+            try:
+                age = time.time() - os.stat(path, follow_symlinks=False).st_mtime
+            except FileNotFoundError:
+                continue
+            if age > STALE_LOCK_AGE:
+                os.unlink(path)
+                continue
+            if time.monotonic() > deadline:
+                raise LockError(f"{path} stayed in place for {LOCK_TIMEOUT} seconds.") from None
+            time.sleep(0.1)
+
+
 @contextlib.contextmanager
 def locked(path, create):
-    """Hold pam_oath's lock file ``<path>.lock`` and a lock on the users file itself
-    (newer pam_oath locks the file); yield the current content of the users file."""
-    fds = []
+    """Hold pam_oath's lock file ``<path>.lock`` (made here, removed on leaving) and a
+    lock on the users file itself; yield the current content of the users file.
+    Without ``create`` (check mode) nothing is made: the file is only read."""
+    fds, lock_path = [], f"{path}.lock"
+    made_lock = False
     try:
-        lock_fd = _lock(f"{path}.lock", create)
-        if lock_fd is not None:
-            fds.append(lock_fd)
+        if create:
+            fds.append(_lock_file(lock_path))
+            made_lock = True
         file_fd = _lock(path, False)
         if file_fd is None:
             yield None
@@ -261,6 +290,8 @@ def locked(path, create):
     finally:
         for fd in reversed(fds):
             os.close(fd)
+        if made_lock:
+            os.unlink(lock_path)
 
 
 def needs_fixing(path):
