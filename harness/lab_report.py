@@ -49,6 +49,14 @@ def main(summary_path: str, inventory: str) -> int:
         print("VPN profiles:        credentials/lab/people/<username>/vpn/<device>.conf "
               "(and .png QR codes);")
         print("                     on the gateway: podman exec tt-vpn wg show")
+        desktops = sorted(h for h in hosts if "vdi_hosts" in groups_of.get(h, []))
+        if desktops:
+            print(f"Remote desktops:     {', '.join(desktops)} port 3389, reachable through "
+                  "the VPN only;")
+            print("                     each pack's desktop.md names the host; the password is "
+                  "desktop-password")
+            print("                     followed by the code of desktop-totp.png (an "
+                  "authenticator app)")
     if total_changed == 0:
         print(f"\nNo changes on any of {len(hosts)} hosts: the lab matches the inventory.")
     else:
