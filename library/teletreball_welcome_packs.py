@@ -104,14 +104,6 @@ NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 FILE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
-def read(path):
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        return None
-
-
 def read_bytes(path):
     try:
         with open(path, "rb") as handle:
@@ -153,6 +145,18 @@ def main():
             and NAME_RE.fullmatch(name)
         })
     written, archived, before, after = [], [], [], []
+
+    def ensure(relative, content):
+        """Write people/<relative> when its bytes differ (compare, then act)."""
+        path = os.path.join(people, relative)
+        old = read_bytes(path)
+        if old != content:
+            written.append(relative)
+            before.append(f"{relative}: {'absent' if old is None else 'old'}")
+            after.append(f"{relative}: written")
+            if not module.check_mode:
+                atomic_write(path, content)
+
     for username, files in sorted(packs.items()):
         if not isinstance(files, dict):
             module.fail_json(msg=f"packs.{username} must map file names to contents.")
@@ -161,14 +165,7 @@ def main():
                 module.fail_json(msg=f"packs.{username}: '{name}' is not a plain file name.")
             if not isinstance(content, str):
                 module.fail_json(msg=f"packs.{username}.{name} must be text.")
-            path = os.path.join(people, username, name)
-            old = read(path)
-            if old != content:
-                written.append(f"{username}/{name}")
-                before.append(f"{username}/{name}: {'absent' if old is None else 'old'}")
-                after.append(f"{username}/{name}: written")
-                if not module.check_mode:
-                    atomic_write(path, content)
+            ensure(f"{username}/{name}", content.encode("utf-8"))
 
     for username, codes in sorted(qr_codes.items()):
         if not isinstance(codes, dict):
@@ -180,15 +177,7 @@ def main():
                 )
             if not isinstance(text, str) or not text:
                 module.fail_json(msg=f"qr_codes.{username}.{name} must be a non-empty text.")
-            path = os.path.join(people, username, name)
-            image = qr_png(module, text)
-            old = read_bytes(path)
-            if old != image:
-                written.append(f"{username}/{name}")
-                before.append(f"{username}/{name}: {'absent' if old is None else 'old'}")
-                after.append(f"{username}/{name}: written")
-                if not module.check_mode:
-                    atomic_write(path, image)
+            ensure(f"{username}/{name}", qr_png(module, text))
 
     # Folders made before (or by hand) must still be private.
     folders = sorted(set(packs) | set(qr_codes))
