@@ -28,7 +28,7 @@ SERVICES = ("desktop", "phone", "chat", "admin_ssh")
 STATES = ("present", "absent")
 PERSON_FIELDS = {
     "username", "name", "email", "department", "groups", "extension", "mobile",
-    "vpn_devices", "desktop", "desktop_host", "state",
+    "vpn_devices", "desktop", "desktop_host", "follow_me", "state",
 }
 USERNAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 # Names that already belong to Debian system accounts or our own service users.
@@ -273,6 +273,11 @@ def _validate_staff(staff, known_groups, first, last):
                 f"{who}: mobile '{mobile}' is not a phone number in international "
                 "form (+ country code and number, digits only, e.g. +34600111222)."
             )
+        follow_me = person.get("follow_me", False)
+        if not isinstance(follow_me, bool):
+            errors.append(f"{who}: follow_me must be true or false.")
+        elif follow_me and (mobile is None or person.get("extension") is None):
+            errors.append(f"{who}: follow_me needs a mobile and an extension.")
         errors += _validate_devices(who, person.get("vpn_devices", []))
         if not isinstance(person.get("desktop", False), bool):
             errors.append(f"{who}: desktop must be true or false.")
@@ -535,6 +540,7 @@ def build_directory(staff, access, state, desktop_hosts=()):
             "groups": list(person_groups),
             "extension": None if ext is None else str(ext),
             "mobile": person.get("mobile"),
+            "follow_me": bool(person.get("follow_me", False)),
             "desktop": desktop,
             "desktop_host": (
                 person.get("desktop_host")

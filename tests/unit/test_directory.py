@@ -147,8 +147,16 @@ def test_valid_directory_has_no_problem():
         (
             staff_with(0, phone="2001"),
             "teletreball_staff[0] (anna): unknown field 'phone' (known: department, "
-            "desktop, desktop_host, email, extension, groups, mobile, name, state, username, "
-            "vpn_devices).",
+            "desktop, desktop_host, email, extension, follow_me, groups, mobile, name, state, "
+            "username, vpn_devices).",
+        ),
+        (
+            staff_with(0, follow_me="yes"),
+            "teletreball_staff[0] (anna): follow_me must be true or false.",
+        ),
+        (
+            staff_with(0, follow_me=True, mobile=None),
+            "teletreball_staff[0] (anna): follow_me needs a mobile and an extension.",
         ),
     ],
 )
