@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime
+import re
 import urllib.parse
 
 from ansible.errors import AnsibleFilterError
@@ -87,6 +89,95 @@ def totp_uri(secret_hex, account, issuer, digits=6, period=30):
     return f"otpauth://totp/{label}?{query}"
 
 
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$")
+_NUMBER = re.compile(r"^\+?[0-9]{3,15}$")
+
+
+def _minutes(text):
+    hours, minutes = text.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+def pbx_schedule_errors(office_hours, holidays, inbound_numbers, queue_name):
+    """Problems of the PBX's inbound routing data, as sentences (empty: good).
+
+    Office hours by weekday ({mon: [{from, to}]}: valid HH:MM, from before to, no
+    overlap within a day), holidays ([{date: YYYY-MM-DD, name}], real dates, no
+    date twice) and inbound numbers ([{number, to: ivr|queue, queue}], unique,
+    known queue).
+    """
+    errors = []
+    if not isinstance(office_hours, dict):
+        return ["pbx_office_hours must be a mapping of weekday (mon..sun) to a list of {from, to}."]
+    for day, ranges in office_hours.items():
+        where = f"pbx_office_hours.{day}"
+        if day not in _WEEKDAYS:
+            errors.append(f"{where}: '{day}' is not a weekday (mon, tue, wed, thu, fri, sat, sun).")
+            continue
+        if not isinstance(ranges, list):
+            errors.append(f"{where} must be a list of {{from, to}}.")
+            continue
+        spans = []
+        for index, span in enumerate(ranges):
+            if not isinstance(span, dict) or set(span) != {"from", "to"}:
+                errors.append(f"{where}[{index}] must be {{from: HH:MM, to: HH:MM}}.")
+                continue
+            bad = [str(span[k]) for k in ("from", "to") if not _HHMM.match(str(span[k]))]
+            if bad:
+                errors.append(f"{where}[{index}]: '{bad[0]}' is not a time HH:MM (00:00 to 24:00).")
+                continue
+            start, end = _minutes(span["from"]), _minutes(span["to"])
+            if start >= end:
+                errors.append(f"{where}[{index}]: {span['from']}-{span['to']} ends before it starts.")
+                continue
+            spans.append((start, end, f"{span['from']}-{span['to']}"))
+        spans.sort()
+        for (s1, e1, t1), (s2, _e2, t2) in zip(spans, spans[1:]):
+            if s2 < e1:
+                errors.append(f"{where}: {t1} and {t2} overlap.")
+    if not isinstance(holidays, list):
+        errors.append("pbx_holidays must be a list of {date: YYYY-MM-DD, name}.")
+        holidays = []
+    seen = {}
+    for index, holiday in enumerate(holidays):
+        where = f"pbx_holidays[{index}]"
+        if not isinstance(holiday, dict) or not holiday.get("name") or "date" not in holiday:
+            errors.append(f"{where} must be {{date: YYYY-MM-DD, name}}.")
+            continue
+        text = str(holiday["date"])
+        try:
+            day = datetime.date.fromisoformat(text)
+            if len(text) != 10:
+                raise ValueError(text)
+        except ValueError:
+            errors.append(f"{where} ({holiday['name']}): '{text}' is not a date YYYY-MM-DD.")
+            continue
+        if day in seen:
+            errors.append(f"{where} ({holiday['name']}): {text} is already {seen[day]}.")
+        seen.setdefault(day, holiday["name"])
+    if not isinstance(inbound_numbers, list):
+        return errors + ["pbx_inbound_numbers must be a list of {number, to}."]
+    numbers = set()
+    for index, route in enumerate(inbound_numbers):
+        where = f"pbx_inbound_numbers[{index}]"
+        if not isinstance(route, dict) or "number" not in route or "to" not in route:
+            errors.append(f"{where} must be {{number, to: ivr or queue}}.")
+            continue
+        number = str(route["number"])
+        if not _NUMBER.match(number):
+            errors.append(f"{where}: '{number}' is not a phone number (digits, optional +).")
+        elif number in numbers:
+            errors.append(f"{where}: {number} is listed twice.")
+        numbers.add(number)
+        if route["to"] not in ("ivr", "queue"):
+            errors.append(f"{where} ({number}): to '{route['to']}' must be ivr or queue.")
+        queue = route.get("queue", queue_name)
+        if queue != queue_name:
+            errors.append(f"{where} ({number}): unknown queue '{queue}' (the PBX's queue is '{queue_name}').")
+    return errors
+
+
 class FilterModule:
     """teletreball filters."""
 
@@ -95,4 +186,5 @@ class FilterModule:
             "teletreball_vpn_devices": vpn_devices,
             "teletreball_vpn_access_rules": vpn_access_rules,
             "teletreball_totp_uri": totp_uri,
+            "teletreball_pbx_schedule_errors": pbx_schedule_errors,
         }
