@@ -125,15 +125,17 @@ def pbx_schedule_errors(office_hours, holidays, inbound_numbers, queue_name):
                 continue
             bad = [str(span[k]) for k in ("from", "to") if not _HHMM.match(str(span[k]))]
             if bad:
-                errors.append(f"{where}[{index}]: '{bad[0]}' is not a time HH:MM (00:00 to 24:00).")
+                errors.append(
+                    f"{where}[{index}]: '{bad[0]}' is not a time HH:MM (00:00 to 24:00).")
                 continue
             start, end = _minutes(span["from"]), _minutes(span["to"])
             if start >= end:
-                errors.append(f"{where}[{index}]: {span['from']}-{span['to']} ends before it starts.")
+                errors.append(
+                    f"{where}[{index}]: {span['from']}-{span['to']} ends before it starts.")
                 continue
             spans.append((start, end, f"{span['from']}-{span['to']}"))
         spans.sort()
-        for (s1, e1, t1), (s2, _e2, t2) in zip(spans, spans[1:]):
+        for (_s1, e1, t1), (s2, _e2, t2) in zip(spans, spans[1:], strict=False):
             if s2 < e1:
                 errors.append(f"{where}: {t1} and {t2} overlap.")
     if not isinstance(holidays, list):
@@ -174,7 +176,8 @@ def pbx_schedule_errors(office_hours, holidays, inbound_numbers, queue_name):
             errors.append(f"{where} ({number}): to '{route['to']}' must be ivr or queue.")
         queue = route.get("queue", queue_name)
         if queue != queue_name:
-            errors.append(f"{where} ({number}): unknown queue '{queue}' (the PBX's queue is '{queue_name}').")
+            errors.append(f"{where} ({number}): unknown queue '{queue}' "
+                          f"(the PBX's queue is '{queue_name}').")
     return errors
 
 

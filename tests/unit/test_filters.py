@@ -96,16 +96,19 @@ def _schedule(office_hours=None, holidays=None, inbound=None, queue="oac"):
 
 def test_pbx_schedule_good_data_has_no_problem():
     assert _schedule(
-        office_hours={"mon": [{"from": "08:00", "to": "14:30"}, {"from": "16:00", "to": "24:00"}]},
+        office_hours={"mon": [{"from": "08:00", "to": "14:30"},
+                              {"from": "16:00", "to": "24:00"}]},
         holidays=[{"date": "2026-12-25", "name": "Nadal"}],
-        inbound=[{"number": "938000000", "to": "ivr"}, {"number": "+34938000001", "to": "queue", "queue": "oac"}],
+        inbound=[{"number": "938000000", "to": "ivr"},
+                 {"number": "+34938000001", "to": "queue", "queue": "oac"}],
     ) == []
 
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"office_hours": {"mon": [{"from": "08:00", "to": "14:00"}, {"from": "13:30", "to": "15:00"}]}},
+        ({"office_hours": {"mon": [{"from": "08:00", "to": "14:00"},
+                                  {"from": "13:30", "to": "15:00"}]}},
          "pbx_office_hours.mon: 08:00-14:00 and 13:30-15:00 overlap."),
         ({"office_hours": {"mon": [{"from": "15:00", "to": "08:00"}]}},
          "pbx_office_hours.mon[0]: 15:00-08:00 ends before it starts."),
@@ -115,13 +118,16 @@ def test_pbx_schedule_good_data_has_no_problem():
          "pbx_office_hours.dilluns: 'dilluns' is not a weekday"),
         ({"holidays": [{"date": "2026-02-30", "name": "Mai"}]},
          "pbx_holidays[0] (Mai): '2026-02-30' is not a date YYYY-MM-DD."),
-        ({"holidays": [{"date": "2026-12-25", "name": "Nadal"}, {"date": "2026-12-25", "name": "Altre"}]},
+        ({"holidays": [{"date": "2026-12-25", "name": "Nadal"},
+                       {"date": "2026-12-25", "name": "Altre"}]},
          "pbx_holidays[1] (Altre): 2026-12-25 is already Nadal."),
         ({"inbound": [{"number": "938000000", "to": "queue", "queue": "urbanisme"}]},
-         "pbx_inbound_numbers[0] (938000000): unknown queue 'urbanisme' (the PBX's queue is 'oac')."),
+         "pbx_inbound_numbers[0] (938000000): unknown queue 'urbanisme' "
+         "(the PBX's queue is 'oac')."),
         ({"inbound": [{"number": "938000000", "to": "fax"}]},
          "pbx_inbound_numbers[0] (938000000): to 'fax' must be ivr or queue."),
-        ({"inbound": [{"number": "938000000", "to": "ivr"}, {"number": "938000000", "to": "queue"}]},
+        ({"inbound": [{"number": "938000000", "to": "ivr"},
+                      {"number": "938000000", "to": "queue"}]},
          "pbx_inbound_numbers[1]: 938000000 is listed twice."),
     ],
 )
