@@ -1,0 +1,167 @@
+# ruff: noqa: S101, S108, S603, S607
+"""The council's package repository, seen from its host and from a client.
+
+Written for the pbx scenario (roles/pbx/molecule/default): copy this file into its
+tests/ folder. The repository host is in package_repo_hosts, the client (the PBX)
+ran the entry point `client` and installed Asterisk. Host names can be changed
+with PACKAGE_REPO_TEST_REPO and PACKAGE_REPO_TEST_CLIENT.
+
+The untrusted-key tests run apt in a scratch folder of the client (own lists and
+sources), so the client's own apt state is never touched.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import stat
+
+import pytest
+import testinfra
+
+REPO = os.environ.get("PACKAGE_REPO_TEST_REPO", "repo")
+CLIENT = os.environ.get("PACKAGE_REPO_TEST_CLIENT", "pbx")
+CREDENTIALS = pathlib.Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent")) / (
+    "credentials"
+)
+SUITE = "teletreball-trixie"
+ORIGIN = "teletreball"
+KEYRING = "/etc/apt/keyrings/teletreball.asc"
+SOURCE = "/etc/apt/sources.list.d/teletreball.sources"
+CACHE = (
+    pathlib.Path(os.environ.get("TT_CACHE_DIR") or pathlib.Path.home() / ".cache" / "teletreball")
+    / "packages"
+)
+
+testinfra_hosts = [f"podman://{CLIENT}"]
+
+
+def repo_host():
+    return testinfra.get_host(f"podman://{REPO}")
+
+
+def repo_url(host) -> str:
+    """The URIs: line of the client's deb822 source."""
+    for line in host.file(SOURCE).content_string.splitlines():
+        if line.startswith("URIs:"):
+            return line.split(":", 1)[1].strip()
+    raise AssertionError(f"{SOURCE} has no URIs")
+
+
+def scratch_update(host, signed_by: str | None):
+    """apt-get update of the repository alone, in a scratch folder, with the given key."""
+    scratch = "/tmp/package-repo-test"
+    lines = [f"Types: deb\nURIs: {repo_url(host)}\nSuites: {SUITE}\nComponents: main\n"]
+    if signed_by:
+        lines.append(f"Signed-By: {signed_by}\n")
+    host.run(f"rm -rf {scratch} && mkdir -p {scratch}/lists/partial {scratch}/parts")
+    host.run(f"cat > {scratch}/test.sources <<'EOF'\n{''.join(lines)}EOF")
+    return host.run(
+        "apt-get update"
+        f" -o Dir::Etc::SourceList={scratch}/test.sources"
+        f" -o Dir::Etc::SourceParts={scratch}/parts"
+        f" -o Dir::State::Lists={scratch}/lists"
+        " -o APT::Update::Error-Mode=any"
+    )
+
+
+@pytest.mark.control("REPO-SIG-01")
+def test_release_is_signed_by_the_council_key_kept_on_the_controller(host):
+    key_dir = CREDENTIALS / "package-repo"
+    private = key_dir / "signing-key.asc"
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600
+    assert stat.S_IMODE(key_dir.stat().st_mode) == 0o700
+    assert "PRIVATE KEY" in private.read_text()
+    public = (key_dir / "signing-key.pub.asc").read_text()
+    assert host.file(KEYRING).content_string == public
+    assert "PRIVATE" not in host.file(KEYRING).content_string
+    url = repo_url(host).rstrip("/")
+    fetch = (
+        "python3 -c 'import sys, urllib.request; "
+        "sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1]).read())' "
+    )
+    host.check_output(f"{fetch} {url}/dists/{SUITE}/Release > /tmp/Release")
+    host.check_output(f"{fetch} {url}/dists/{SUITE}/Release.gpg > /tmp/Release.gpg")
+    verified = host.run(f"sqv --keyring {KEYRING} /tmp/Release.gpg /tmp/Release")
+    assert verified.rc == 0, verified.stderr
+    release = host.file("/tmp/Release").content_string
+    assert f"Origin: {ORIGIN}" in release and f"Codename: {SUITE}" in release
+    # Debian's own archive key does not verify it.
+    debian_key = "/usr/share/keyrings/debian-archive-keyring.gpg"
+    assert host.run(f"sqv --keyring {debian_key} /tmp/Release.gpg /tmp/Release").rc != 0
+
+
+@pytest.mark.control("REPO-SIG-01")
+def test_apt_refuses_the_repository_without_its_pinned_key(host):
+    # The key is trusted for this one source only (Signed-By), never globally.
+    assert f"Signed-By: {KEYRING}" in host.file(SOURCE).content_string
+    assert host.run("grep -rl 'teletreball' /etc/apt/trusted.gpg.d /etc/apt/trusted.gpg").rc != 0
+    good = scratch_update(host, KEYRING)
+    assert good.rc == 0, good.stdout + good.stderr
+    unsigned = scratch_update(host, None)
+    assert unsigned.rc != 0
+    assert "NO_PUBKEY" in unsigned.stdout + unsigned.stderr or "not signed" in (
+        unsigned.stdout + unsigned.stderr
+    )
+    wrong = scratch_update(host, "/usr/share/keyrings/debian-archive-keyring.gpg")
+    assert wrong.rc != 0
+    assert "NO_PUBKEY" in wrong.stdout + wrong.stderr or "not signed" in (
+        wrong.stdout + wrong.stderr
+    )
+
+
+@pytest.mark.control("REPO-SIG-01")
+def test_asterisk_is_installed_from_the_council_repository(host):
+    installed = host.check_output("dpkg-query -W -f '${Version}' asterisk")
+    policy = host.check_output("apt-cache policy asterisk")
+    # The installed version is the repository's, at the pinned priority 500.
+    lines = policy.splitlines()
+    row = next(i for i, line in enumerate(lines) if line.strip().startswith(f"*** {installed} "))
+    assert lines[row].split()[-1] == "500", policy
+    assert f"{repo_url(host).rstrip('/')} {SUITE}/main" in lines[row + 1], policy
+    listed = repo_host().check_output(
+        f"reprepro --basedir /var/lib/teletreball-repo --list-format '${{version}}' "
+        f"list {SUITE} asterisk"
+    )
+    assert listed.strip() == installed
+    # Everything else of the repository is pinned away.
+    preferences = host.file("/etc/apt/preferences.d/teletreball.pref").content_string
+    assert "Package: src:asterisk" in preferences
+    assert f"Package: *\nPin: release o={ORIGIN}\nPin-Priority: -1" in preferences
+    # Asterisk's sounds come from Debian, not from the council.
+    sounds = host.run("apt-cache policy asterisk-core-sounds-en").stdout
+    assert SUITE not in sounds
+
+
+def test_repository_serves_the_published_tree_only(host):
+    url = repo_url(host).rstrip("/")
+    fetch = "python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1])' "
+    assert host.run(f"{fetch} {url}/dists/{SUITE}/InRelease").rc == 0
+    for path in ("conf/distributions", "db/packages.db", "signing-key.asc", "gnupg/"):
+        assert host.run(f"{fetch} {url}/{path}").rc != 0, path
+    repo = repo_host()
+    assert repo.file("/var/lib/teletreball-repo/signing-key.asc").mode == 0o600
+    assert repo.file("/var/lib/teletreball-repo/gnupg").mode == 0o700
+
+
+def test_the_build_left_nothing_behind_and_its_result_is_cached():
+    repo = repo_host()
+    version = repo.check_output(
+        f"reprepro --basedir /var/lib/teletreball-repo --list-format '${{version}}' "
+        f"list {SUITE} asterisk"
+    ).strip()
+    folder = CACHE / f"asterisk_{version.split(':', 1)[-1]}"
+    assert (folder / ".complete").is_file(), folder
+    assert list(folder.glob("asterisk_*.deb")) and list(folder.glob("*.buildinfo"))
+    assert not repo.package("asterisk-build-deps").is_installed
+    assert not repo.file("/var/tmp/teletreball-build").exists
+
+
+@pytest.mark.skipif("MOLECULE_INVENTORY_FILE" not in os.environ, reason="needs Molecule")
+def test_a_cached_version_is_published_without_building_again():
+    from teletreball_testinfra import run_converge
+
+    result, stats = run_converge("--limit", REPO, "--tags", "package_repo")
+    assert stats[REPO]["changed"] == 0
+    assert "Build the binary packages" not in result.stdout
+    assert "Look in the controller's cache" in result.stdout
