@@ -1,9 +1,9 @@
 # ruff: noqa: S101, S108, S603, S607
 """The council's package repository, seen from its host and from a client.
 
-Written for the pbx scenario (roles/pbx/molecule/default): copy this file into its
-tests/ folder. The repository host is in package_repo_hosts, the client (the PBX)
-ran the entry point `client` and installed Asterisk. Host names can be changed
+In the pbx scenario (roles/pbx/molecule/default). The repository host is in
+package_repo_hosts, the client (the PBX) ran the entry point `client` and
+installed Asterisk. Host names can be changed
 with PACKAGE_REPO_TEST_REPO and PACKAGE_REPO_TEST_CLIENT.
 
 The untrusted-key tests run apt in a scratch folder of the client (own lists and

@@ -1,0 +1,116 @@
+"""Re-runs of the converge with a changed inventory, watched from the calls.
+
+* a run that adds a person reloads Asterisk's modules: a call in progress
+  goes on, and the newcomer's endpoint exists afterwards;
+* a holiday today, then office hours that exclude now: the public's calls
+  reach the OAC's voicemail, whose message is e-mailed to the OAC.
+
+Runs after test_pbx_calls.py and test_pbx_load.py (file order): it leaves the
+office closed.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import pathlib
+import time
+import zoneinfo
+
+import yaml
+from pbx_helpers import AGENTS, CARRIER, PBX, carrier_call, cdr_rows, ctl, now, wait_for
+from teletreball_testinfra import run_converge
+
+testinfra_hosts = ["podman://pbx"]
+
+EPHEMERAL = pathlib.Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent"))
+NEWCOMER = {"username": "newcomer", "name": "Nova Persona",
+            "email": "newcomer@prova.teletreball.test", "department": "Secretaria",
+            "groups": ["staff"], "extension": 1030}
+VOICEMAIL = "/var/spool/asterisk/voicemail/staff/900/INBOX"
+
+
+def converge_with(variables):
+    """Converge the PBX again with ``variables`` added to the inventory."""
+    extra = EPHEMERAL / "test-extra-vars.json"
+    extra.write_text(json.dumps(variables), encoding="utf-8")
+    return run_converge("--extra-vars", f"@{extra}", "--limit", "localhost,pbx,repo")
+
+
+def named_people():
+    """The scenario's named people, as molecule.yml lists them."""
+    scenario = pathlib.Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"]) / "molecule.yml"
+    config = yaml.safe_load(scenario.read_text(encoding="utf-8"))
+    return config["provisioner"]["inventory"]["group_vars"]["all"]["_pbx_test_people"]
+
+
+def asterisk_uptime_seconds():
+    out = PBX.check_output("asterisk -rx 'core show uptime seconds'")
+    return int(out.split("System uptime:")[1].split()[0])
+
+
+def voicemail_count():
+    return int(PBX.check_output(f"find {VOICEMAIL} -name 'msg*.txt' 2>/dev/null | wc -l"))
+
+
+def test_a_call_in_progress_survives_a_run_that_adds_a_person():
+    since = now()
+    CARRIER.check_output(
+        "systemd-run --unit tt-long-call --property StandardOutput=file:/root/long-call.json "
+        "carrier_calls.py call --number 938000001 --duration 90")
+    assert ctl("oac", f"wait --type CALL_ESTABLISHED --since {since} --timeout 30").get("ok")
+    uptime_before = asterisk_uptime_seconds()
+    started = time.time()
+    result, stats = converge_with({"_pbx_test_people": named_people() + [NEWCOMER]})
+    took = time.time() - started
+    assert stats["pbx"]["changed"] > 0, result.stdout[-2000:]
+    assert "Restart Asterisk" not in result.stdout
+    # Asterisk was reloaded, not restarted, and the call is still up.
+    assert asterisk_uptime_seconds() >= uptime_before + int(took) - 2
+    assert "newcomer" in PBX.check_output("asterisk -rx 'pjsip show endpoints'")
+    assert ctl("oac", "calls")["count"] == 1, "the call ended during the run"
+    assert wait_for(lambda: CARRIER.run("systemctl is-active tt-long-call").stdout.strip()
+                    != "active", 120, 2)
+    call = json.loads(CARRIER.check_output("cat /root/long-call.json"))["calls"][0]
+    assert call["answered"], call
+    assert call["duration_ms"] >= 85000 and call["media_both_ways"], call
+
+
+def today_in_office_time_zone():
+    return datetime.datetime.now(zoneinfo.ZoneInfo("Europe/Madrid"))
+
+
+def assert_call_reaches_voicemail(expected_status):
+    since = now()
+    messages_before = voicemail_count()
+    rc, result = carrier_call("938000000", duration=12)
+    assert rc == 0 and result["summary"]["answered"] == 1, result
+    assert not [c for c in ctl("oac", f"stats --since {since}")["calls"] if c.get("established_at")]
+    rows = cdr_rows(since)
+    assert any(r["lastapp"] == "VoiceMail" and r["userfield"] == expected_status
+               for r in rows), rows
+    assert wait_for(lambda: voicemail_count() > messages_before, 20)
+    mail = wait_for(lambda: "[900]" in AGENTS.check_output(
+        f"journalctl -u tt-mail-relay --since @{int(since)} --no-pager"), 30, 2)
+    assert mail, "the OAC did not get the voicemail by e-mail"
+    log = AGENTS.check_output(f"journalctl -u tt-mail-relay --since @{int(since)} --no-pager")
+    assert "oac@prova.teletreball.test" in log and "audio/x-wav" in log
+
+
+def test_on_a_holiday_the_publics_calls_reach_the_oac_voicemail():
+    today = today_in_office_time_zone().date().isoformat()
+    converge_with({"pbx_holidays": [{"date": today, "name": "Festa de prova"}]})
+    assert_call_reaches_voicemail("holiday")
+
+
+def test_out_of_office_hours_the_publics_calls_reach_the_oac_voicemail():
+    local = today_in_office_time_zone()
+    weekday = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"][local.weekday()]
+    # Today's office hours ended an hour ago (or start in an hour, just after midnight).
+    if local.hour >= 2:
+        span = {"from": "00:00", "to": f"{local.hour - 1:02d}:00"}
+    else:
+        span = {"from": f"{local.hour + 1:02d}:00", "to": "24:00"}
+    converge_with({"pbx_office_hours": {weekday: [span]}})
+    assert_call_reaches_voicemail("closed")
