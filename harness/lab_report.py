@@ -57,6 +57,16 @@ def main(summary_path: str, inventory: str) -> int:
                   "desktop-password")
             print("                     followed by the code of desktop-totp.png (an "
                   "authenticator app)")
+        phones = sorted(h for h in hosts if "pbx_servers" in groups_of.get(h, []))
+        if phones:
+            print(f"Phones:              {', '.join(phones)} SIP over TLS port 5061 (SRTP), "
+                  "through the VPN only;")
+            print("                     each pack's phone.md, softphone-linphone.xml and "
+                  "softphone-baresip.txt;")
+            print("                     OAC agents: *61 log in, *62 log out, *63/*64 pause; "
+                  "voicemail *98")
+            print("                     on the PBX: podman exec tt-pbx asterisk -rx "
+                  "'queue show oac'")
     if total_changed == 0:
         print(f"\nNo changes on any of {len(hosts)} hosts: the lab matches the inventory.")
     else:

@@ -270,9 +270,11 @@ def call_summaries(events: list[dict], since: float = 0.0) -> dict[str, dict]:
             call["srtp"] = (event.get("param") or "").split(",")[-1] or None
         elif kind == "CALL_RTCP" and "rtcp_stats" in event:
             stats = event["rtcp_stats"]
-            call["tx_packets"] = stats.get("tx", {}).get("sent", 0)
-            call["rx_packets"] = stats.get("rx", {}).get("sent", 0)
-            call["rx_lost"] = stats.get("rx", {}).get("lost", 0)
+            # Counters only grow; a report without a sender part reads 0:
+            # keep the highest value seen.
+            call["tx_packets"] = max(call["tx_packets"], stats.get("tx", {}).get("sent", 0))
+            call["rx_packets"] = max(call["rx_packets"], stats.get("rx", {}).get("sent", 0))
+            call["rx_lost"] = max(call.get("rx_lost") or 0, stats.get("rx", {}).get("lost", 0))
             call["rtt_ms"] = round(stats.get("rtt", 0) / 1000, 1)
     for call in calls.values():
         call["media_both_ways"] = call["tx_packets"] > 0 and call["rx_packets"] > 0

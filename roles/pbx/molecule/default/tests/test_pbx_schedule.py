@@ -54,7 +54,7 @@ def voicemail_count():
     return int(PBX.check_output(f"find {VOICEMAIL} -name 'msg*.txt' 2>/dev/null | wc -l"))
 
 
-def test_a_call_in_progress_survives_a_run_that_adds_a_person():
+def test_a_call_in_progress_survives_a_run_that_adds_a_person(host):
     since = now()
     CARRIER.check_output(
         "systemd-run --unit tt-long-call --property StandardOutput=file:/root/long-call.json "
@@ -65,7 +65,6 @@ def test_a_call_in_progress_survives_a_run_that_adds_a_person():
     result, stats = converge_with({"_pbx_test_people": named_people() + [NEWCOMER]})
     took = time.time() - started
     assert stats["pbx"]["changed"] > 0, result.stdout[-2000:]
-    assert "Restart Asterisk" not in result.stdout
     # Asterisk was reloaded, not restarted, and the call is still up.
     assert asterisk_uptime_seconds() >= uptime_before + int(took) - 2
     assert "newcomer" in PBX.check_output("asterisk -rx 'pjsip show endpoints'")
@@ -84,7 +83,8 @@ def today_in_office_time_zone():
 def assert_call_reaches_voicemail(expected_status):
     since = now()
     messages_before = voicemail_count()
-    rc, result = carrier_call("938000000", duration=12)
+    # The two announcements take about 10 s, then the message is recorded.
+    rc, result = carrier_call("938000000", duration=25)
     assert rc == 0 and result["summary"]["answered"] == 1, result
     assert not [c for c in ctl("oac", f"stats --since {since}")["calls"] if c.get("established_at")]
     rows = cdr_rows(since)
@@ -98,13 +98,13 @@ def assert_call_reaches_voicemail(expected_status):
     assert "oac@prova.teletreball.test" in log and "audio/x-wav" in log
 
 
-def test_on_a_holiday_the_publics_calls_reach_the_oac_voicemail():
+def test_on_a_holiday_the_publics_calls_reach_the_oac_voicemail(host):
     today = today_in_office_time_zone().date().isoformat()
     converge_with({"pbx_holidays": [{"date": today, "name": "Festa de prova"}]})
     assert_call_reaches_voicemail("holiday")
 
 
-def test_out_of_office_hours_the_publics_calls_reach_the_oac_voicemail():
+def test_out_of_office_hours_the_publics_calls_reach_the_oac_voicemail(host):
     local = today_in_office_time_zone()
     weekday = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"][local.weekday()]
     # Today's office hours ended an hour ago (or start in an hour, just after midnight).
