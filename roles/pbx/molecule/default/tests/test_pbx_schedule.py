@@ -57,8 +57,9 @@ def voicemail_count():
 def test_a_call_in_progress_survives_a_run_that_adds_a_person(host):
     since = now()
     # Longer than any converge: the agent hangs up once the run is over.
+    unit = f"tt-long-call-{int(since)}"
     CARRIER.check_output(
-        "systemd-run --unit tt-long-call --property StandardOutput=file:/root/long-call.json "
+        f"systemd-run --unit {unit} --property StandardOutput=file:/root/{unit}.json "
         "carrier_calls.py call --number 938000001 --duration 600")
     assert ctl("oac", f"wait --type CALL_ESTABLISHED --since {since} --timeout 30").get("ok")
     uptime_before = asterisk_uptime_seconds()
@@ -73,9 +74,9 @@ def test_a_call_in_progress_survives_a_run_that_adds_a_person(host):
     assert calls["count"] == 1, "the call ended during the run"
     time.sleep(12)
     ctl("oac", "hangupall")
-    assert wait_for(lambda: CARRIER.run("systemctl is-active tt-long-call").stdout.strip()
+    assert wait_for(lambda: CARRIER.run(f"systemctl is-active {unit}").stdout.strip()
                     != "active", 60, 2)
-    call = json.loads(CARRIER.check_output("cat /root/long-call.json"))["calls"][0]
+    call = json.loads(CARRIER.check_output(f"cat /root/{unit}.json"))["calls"][0]
     assert call["answered"] and call["media_both_ways"], call
     assert call["duration_ms"] >= took * 1000, (call["duration_ms"], took)
     agent = [c for c in ctl("oac", f"stats --since {since}")["calls"] if c.get("established_at")]
