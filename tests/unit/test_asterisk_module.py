@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import json
 import pathlib
 import socket
 import sys
@@ -19,7 +18,7 @@ import threading
 
 import pytest
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.testing import patch_module_args
+from module_runner import run_main
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 FIXTURES = pathlib.Path(__file__).resolve().parent / "fixtures" / "asterisk"
@@ -82,14 +81,7 @@ def run_module(args, capsys, monkeypatch, cli=None, check_mode=False):
         monkeypatch.setattr(AnsibleModule, "run_command",
                             lambda self, args, **kwargs: cli(args, **kwargs))
     monkeypatch.setattr(module.shutil, "which", lambda name: f"/usr/sbin/{name}")
-    args = dict(args, _ansible_check_mode=check_mode)
-    with patch_module_args(args), pytest.raises(SystemExit) as exit_info:
-        module.main()
-    out = capsys.readouterr().out
-    result = json.loads(out)
-    result["rc"] = exit_info.value.code
-    result["raw"] = out
-    return result
+    return run_main(module, args, capsys, check_mode)
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,7 @@ import stat
 import sys
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
+from module_runner import run_main
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "module_utils"))
@@ -32,13 +32,7 @@ def load(name):
 
 
 def run_module(name, args, capsys, check_mode=False):
-    module = load(name)
-    args = dict(args, _ansible_check_mode=check_mode, _ansible_diff=True)
-    with patch_module_args(args), pytest.raises(SystemExit) as exit_info:
-        module.main()
-    result = json.loads(capsys.readouterr().out)
-    result["rc"] = exit_info.value.code
-    return result
+    return run_main(load(name), args, capsys, check_mode)
 
 
 def mode(path):

@@ -21,7 +21,7 @@ import time
 
 import pytest
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.testing import patch_module_args
+from module_runner import run_main
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "module_utils"))
@@ -47,14 +47,7 @@ def run_module(name, args, capsys, check_mode=False, prepare=None):
     module = load(name)
     if prepare:
         prepare(module)
-    args = dict(args, _ansible_check_mode=check_mode, _ansible_diff=True)
-    with patch_module_args(args), pytest.raises(SystemExit) as exit_info:
-        module.main()
-    out = capsys.readouterr().out
-    result = json.loads(out)
-    result["rc"] = exit_info.value.code
-    result["raw"] = out
-    return result
+    return run_main(module, args, capsys, check_mode)
 
 
 def mode(path):
