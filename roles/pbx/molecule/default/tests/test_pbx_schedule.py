@@ -1,9 +1,10 @@
 """Re-runs of the converge with a changed inventory, watched from the calls.
 
-* a run that adds a person reloads Asterisk's modules: a call in progress
-  goes on, and the newcomer's endpoint exists afterwards;
-* a holiday today, then office hours that exclude now: the public's calls
-  reach the OAC's voicemail, whose message is e-mailed to the OAC.
+* one run adds a person and declares today a holiday: it reloads Asterisk's
+  modules, so a call in progress goes on and the newcomer's endpoint exists
+  afterwards; the public's next call reaches the OAC's voicemail, whose
+  message is e-mailed to the OAC;
+* a run with office hours that exclude now: the same.
 
 Runs after test_pbx_calls.py and test_pbx_load.py (file order): it leaves the
 office closed.
@@ -18,6 +19,7 @@ import pathlib
 import time
 import zoneinfo
 
+import pytest
 import yaml
 from pbx_helpers import AGENTS, CARRIER, PBX, carrier_call, cdr_rows, ctl, now, wait_for
 from teletreball_testinfra import run_converge
@@ -35,7 +37,7 @@ def converge_with(variables):
     """Converge the PBX again with ``variables`` added to the inventory."""
     extra = EPHEMERAL / "test-extra-vars.json"
     extra.write_text(json.dumps(variables), encoding="utf-8")
-    return run_converge("--extra-vars", f"@{extra}", "--limit", "localhost,pbx,repo")
+    return run_converge("--extra-vars", f"@{extra}", "--limit", "localhost,pbx")
 
 
 def named_people():
@@ -54,9 +56,19 @@ def voicemail_count():
     return int(PBX.check_output(f"find {VOICEMAIL} -name 'msg*.txt' 2>/dev/null | wc -l"))
 
 
-def test_a_call_in_progress_survives_a_run_that_adds_a_person(host):
+def today_in_office_time_zone():
+    return datetime.datetime.now(zoneinfo.ZoneInfo("Europe/Madrid"))
+
+
+@pytest.fixture(scope="module")
+def run_during_a_call():
+    """A call in progress, then a run that adds a person and declares today a holiday.
+
+    One run for both: the change of people must reload Asterisk under the call,
+    and the holiday governs the calls that come after it.
+    """
     since = now()
-    # Longer than any converge: the agent hangs up once the run is over.
+    # Longer than any converge: the agent hangs up once the run is checked.
     unit = f"tt-long-call-{int(since)}"
     CARRIER.check_output(
         f"systemd-run --unit {unit} --property StandardOutput=file:/root/{unit}.json "
@@ -64,27 +76,34 @@ def test_a_call_in_progress_survives_a_run_that_adds_a_person(host):
     assert ctl("oac", f"wait --type CALL_ESTABLISHED --since {since} --timeout 30").get("ok")
     uptime_before = asterisk_uptime_seconds()
     started = time.time()
-    result, stats = converge_with({"_pbx_test_people": named_people() + [NEWCOMER]})
+    today = today_in_office_time_zone().date().isoformat()
+    result, stats = converge_with({
+        "_pbx_test_people": named_people() + [NEWCOMER],
+        "pbx_holidays": [{"date": today, "name": "Festa de prova"}]})
     took = time.time() - started
-    assert stats["pbx"]["changed"] > 0, result.stdout[-2000:]
-    # Asterisk was reloaded, not restarted, and the call is still up, with media.
-    assert asterisk_uptime_seconds() >= uptime_before + int(took) - 2
-    assert "newcomer" in PBX.check_output("asterisk -rx 'pjsip show endpoints'")
-    calls = ctl("oac", "calls")
-    assert calls["count"] == 1, "the call ended during the run"
+    calls_after_run = ctl("oac", "calls")["count"]
     time.sleep(12)
     ctl("oac", "hangupall")
     assert wait_for(lambda: CARRIER.run(f"systemctl is-active {unit}").stdout.strip()
                     != "active", 60, 2)
-    call = json.loads(CARRIER.check_output(f"cat /root/{unit}.json"))["calls"][0]
+    return {"since": since, "unit": unit, "uptime_before": uptime_before, "took": took,
+            "result": result, "stats": stats, "calls_after_run": calls_after_run}
+
+
+def test_a_call_in_progress_survives_a_run_that_adds_a_person(host, run_during_a_call):
+    run = run_during_a_call
+    took = run["took"]
+    assert run["stats"]["pbx"]["changed"] > 0, run["result"].stdout[-2000:]
+    # Asterisk was reloaded, not restarted, and the call stayed up, with media.
+    assert asterisk_uptime_seconds() >= run["uptime_before"] + int(took) - 2
+    assert "newcomer" in PBX.check_output("asterisk -rx 'pjsip show endpoints'")
+    assert run["calls_after_run"] == 1, "the call ended during the run"
+    call = json.loads(CARRIER.check_output(f"cat /root/{run['unit']}.json"))["calls"][0]
     assert call["answered"] and call["media_both_ways"], call
     assert call["duration_ms"] >= took * 1000, (call["duration_ms"], took)
-    agent = [c for c in ctl("oac", f"stats --since {since}")["calls"] if c.get("established_at")]
+    agent = [c for c in ctl("oac", f"stats --since {run['since']}")["calls"]
+             if c.get("established_at")]
     assert agent and agent[0]["rx_packets"] > 50 * took * 0.9, agent
-
-
-def today_in_office_time_zone():
-    return datetime.datetime.now(zoneinfo.ZoneInfo("Europe/Madrid"))
 
 
 def assert_call_reaches_voicemail(expected_status):
@@ -109,9 +128,7 @@ def assert_call_reaches_voicemail(expected_status):
     assert "=5B900=5D" in log and 'audio/x-wav; name="msg' in log, log[-2000:]
 
 
-def test_on_a_holiday_the_publics_calls_reach_the_oac_voicemail(host):
-    today = today_in_office_time_zone().date().isoformat()
-    converge_with({"pbx_holidays": [{"date": today, "name": "Festa de prova"}]})
+def test_on_a_holiday_the_publics_calls_reach_the_oac_voicemail(host, run_during_a_call):
     assert_call_reaches_voicemail("holiday")
 
 
