@@ -1,0 +1,146 @@
+"""Unit tests of library/teletreball_prosody.py with a fake prosodyctl (no Prosody).
+
+The Prosody side (mod_teletreball_sync) does not exist yet: these tests pin the
+Python side of the protocol only.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import os
+import pathlib
+import stat
+import sys
+from types import SimpleNamespace
+
+import pytest
+from module_runner import run_main
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "module_utils"))
+sys.modules["ansible.module_utils.teletreball_prosody"] = importlib.import_module(
+    "teletreball_prosody")
+
+import teletreball_prosody  # noqa: E402
+
+PASSWORD = "Xk29dLq7Pz0aBc4e"  # noqa: S105 (a test value)
+HOST = "prova.teletreball.test"
+
+
+def load():
+    spec = importlib.util.spec_from_file_location(
+        "tt_teletreball_prosody", REPO / "library" / "teletreball_prosody.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def args(tmp_path, **changes):
+    result = {
+        "hosts": [HOST],
+        "accounts": [{"host": HOST, "username": "anna", "password": PASSWORD}],
+        "muc_host": f"rooms.{HOST}",
+        "rooms": [{"name": "govern", "affiliations": {f"anna@{HOST}": "member"}}],
+        "state_dir": str(tmp_path / "state"),
+    }
+    result.update(changes)
+    return result
+
+
+def fake_prosody(monkeypatch, module, answer, seen):
+    """prosodyctl found, user prosody = the test's own user, run_command answers."""
+    monkeypatch.setattr(module.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(module.pwd, "getpwnam", lambda name: SimpleNamespace(
+        pw_uid=os.getuid(), pw_gid=os.getgid()))
+
+    def run_command(self, argv, **kwargs):
+        path = argv[-2]
+        seen.append({"argv": argv, "mode": stat.S_IMODE(os.stat(path).st_mode),
+                     "state": json.loads(pathlib.Path(path).read_text(encoding="utf-8"))})
+        return answer
+
+    monkeypatch.setattr(module.AnsibleModule, "run_command", run_command)
+
+
+def test_check_mode_without_prosody_plans_to_create_everything(tmp_path, capsys, monkeypatch):
+    module = load()
+    monkeypatch.setattr(module.shutil, "which", lambda name: None)
+    result = run_main(module, args(tmp_path), capsys, check_mode=True)
+    assert result["rc"] == 0
+    assert result["changed"] is True
+    assert {"action": "create", "jid": f"anna@{HOST}"} in result["actions"]
+    assert {"action": "room_create", "room": f"govern@rooms.{HOST}"} in result["actions"]
+    assert PASSWORD not in result["raw"]
+    assert not (tmp_path / "state").exists()
+
+
+def test_apply_hands_a_private_file_to_prosody_and_removes_it(tmp_path, capsys, monkeypatch):
+    module = load()
+    seen = []
+    lines = "\n".join([
+        "banner line",
+        json.dumps({"action": "create", "jid": f"anna@{HOST}"}),
+        json.dumps({"action": "archive_due", "jid": f"pere@{HOST}"}),
+    ])
+    fake_prosody(monkeypatch, module, (0, lines, ""), seen)
+    result = run_main(module, args(tmp_path), capsys)
+    assert result["rc"] == 0, result
+    assert result["changed"] is True
+    assert result["archive_due"] == [f"pere@{HOST}"]
+    (call,) = seen
+    assert call["mode"] == 0o600
+    assert call["argv"][-1] == "apply"
+    assert PASSWORD not in " ".join(call["argv"])
+    assert call["state"]["accounts"][0]["password"] == PASSWORD
+    assert call["state"]["rooms"][0]["affiliations"] == {f"anna@{HOST}": "member"}
+    assert list((tmp_path / "state").iterdir()) == []
+    assert stat.S_IMODE(os.stat(tmp_path / "state").st_mode) == 0o700
+    assert PASSWORD not in result["raw"]
+
+
+def test_check_mode_plans_and_reports_only_actions_change_nothing(tmp_path, capsys, monkeypatch):
+    module = load()
+    seen = []
+    lines = json.dumps({"action": "archive_due", "jid": f"pere@{HOST}"})
+    fake_prosody(monkeypatch, module, (0, lines, ""), seen)
+    result = run_main(module, args(tmp_path), capsys, check_mode=True)
+    assert result["rc"] == 0, result
+    assert seen[0]["argv"][-1] == "plan"
+    assert result["changed"] is False
+
+
+def test_a_failed_sync_fails_and_removes_the_file(tmp_path, capsys, monkeypatch):
+    module = load()
+    seen = []
+    fake_prosody(monkeypatch, module, (1, "! Error: host not found\n", ""), seen)
+    result = run_main(module, args(tmp_path), capsys)
+    assert result["rc"] == 1
+    assert "host not found" in result["msg"]
+    assert list((tmp_path / "state").iterdir()) == []
+
+
+def test_bad_input_is_refused_with_every_problem_and_no_password(tmp_path, capsys):
+    bad = "contrasenya amb espais"
+    result = run_main(load(), args(tmp_path, accounts=[
+        {"host": HOST, "username": "Anna", "password": bad},
+        {"host": "other.test", "username": "jordi", "password": PASSWORD},
+    ], rooms=[{"name": "govern", "affiliations": {f"anna@{HOST}": "owner"}}]), capsys)
+    assert result["rc"] == 1
+    assert "username is not a valid" in result["msg"]
+    assert "printable ASCII" in result["msg"]
+    assert "not one of the managed hosts" in result["msg"]
+    assert "affiliation 'owner'" in result["msg"]
+    assert bad not in result["raw"]
+
+
+def test_an_answer_carrying_a_password_is_refused():
+    line = json.dumps({"action": "create", "jid": f"anna@{HOST}", "password": PASSWORD})
+    with pytest.raises(teletreball_prosody.ProsodyError, match="password"):
+        teletreball_prosody.parse_actions([line])
+
+
+def test_an_unknown_action_is_refused():
+    with pytest.raises(teletreball_prosody.ProsodyError, match="unknown action"):
+        teletreball_prosody.parse_actions(['{"action": "format_disk"}'])
