@@ -181,6 +181,38 @@ def pbx_schedule_errors(office_hours, holidays, inbound_numbers, queue_name):
     return errors
 
 
+def chat_rooms(rooms, people, domain, admins_group):
+    """The rooms of conference_rooms with the affiliation of everybody who may enter.
+
+    ``people`` are the chat people (present, granted ``chat``). Members come from the
+    room's ``groups`` and ``departments``; the people of ``admins_group`` are admins
+    of every room (an admin may enter a members-only room). Absent rooms keep their
+    name and state only.
+    """
+    out = []
+    for room in rooms:
+        state = room.get("state") or "present"
+        affiliations = {}
+        if state == "present":
+            groups = set(room.get("groups") or [])
+            departments = set(room.get("departments") or [])
+            for person in people:
+                jid = f"{person['username']}@{domain}"
+                person_groups = set(person.get("groups") or [])
+                if person_groups & groups or person.get("department") in departments:
+                    affiliations[jid] = "member"
+                if admins_group in person_groups:
+                    affiliations[jid] = "admin"
+        out.append({
+            "name": room["name"],
+            "title": room.get("title") or room["name"],
+            "description": room.get("description") or "",
+            "state": state,
+            "affiliations": affiliations,
+        })
+    return out
+
+
 class FilterModule:
     """teletreball filters."""
 
@@ -190,4 +222,5 @@ class FilterModule:
             "teletreball_vpn_access_rules": vpn_access_rules,
             "teletreball_totp_uri": totp_uri,
             "teletreball_pbx_schedule_errors": pbx_schedule_errors,
+            "teletreball_chat_rooms": chat_rooms,
         }

@@ -10,9 +10,8 @@ DOCUMENTATION = r"""
 module: teletreball_prosody
 short_description: Make Prosody's accounts and chat rooms match the staff directory in one call
 description:
-  - B(Work in progress, not yet tested against Prosody.) The Prosody side, the shell
-    command C(teletreball:sync) of the role's module C(mod_teletreball_sync), is still
-    to be written.
+  - The Prosody side is the shell command C(teletreball:sync) of the role's module
+    C(mod_teletreball_sync) (roles/conference/files), which must be loaded.
   - Hands the whole desired state (accounts with their passwords, rooms with their
     affiliations) to the running Prosody through one C(prosodyctl shell) call, so the
     number of processes does not grow with the staff. Prosody does the work with its
@@ -22,7 +21,8 @@ description:
     the call whatever happens. Passwords never appear on a command line.
   - An account of a managed host that is not listed is disabled, not deleted, and its open
     sessions end at once. Disabled accounts older than O(retention_days) are reported
-    in RV(archive_due).
+    in RV(archive_due); with O(archive_dir) their files are archived there (tar.gz, 0600)
+    and the account is then deleted.
   - Rooms listed with C(state=present) are created and configured (members-only,
     persistent) and get exactly the affiliations given; anybody else's C(member) or
     C(admin) affiliation is set to C(none). Rooms with C(state=absent) are destroyed.
@@ -83,6 +83,15 @@ options:
     description: Days a disabled account is kept before it is reported in RV(archive_due).
     type: int
     default: 30
+  archive_dir:
+    description:
+      - Folder (created 0700) for the archives of accounts whose retention has passed.
+        Without it such accounts are only reported.
+    type: path
+  data_dir:
+    description: Prosody's data folder (file storage), where an account's files are.
+    type: path
+    default: /var/lib/prosody
   prosodyctl:
     description: The prosodyctl program.
     type: str
@@ -142,7 +151,8 @@ actions:
       jid: anna@prova.teletreball.test
       affiliation: member
 archive_due:
-  description: Disabled accounts older than O(retention_days), to archive and delete.
+  description: Disabled accounts older than O(retention_days), archived and deleted
+    when O(archive_dir) is set.
   returned: success
   type: list
   elements: str
@@ -153,11 +163,16 @@ import os
 import pwd
 import secrets
 import shutil
+import tarfile
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.teletreball_prosody import (
     ProsodyError,
+    account_files,
+    archive_name,
     changes,
+    delete_command,
     desired_state,
     parse_actions,
     remove_state_file,
@@ -214,6 +229,24 @@ def run_sync(module, state, mode):
     return parse_actions(lines)
 
 
+def archive_and_delete(module, jid, archive_dir, data_dir, prosodyctl):
+    """Archive one account's files (0600, never overwriting) and then delete it."""
+    if not os.path.isdir(archive_dir):
+        os.makedirs(archive_dir, 0o700)
+    os.chmod(archive_dir, 0o700)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    path = os.path.join(archive_dir, archive_name(jid, stamp))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
+        for name in account_files(data_dir, jid):
+            tar.add(name, arcname=os.path.relpath(name, data_dir))
+    rc, out, err = module.run_command(delete_command(prosodyctl, jid))
+    if rc != 0:
+        raise ProsodyError(f"could not delete {jid} after archiving it to {path}: "
+                           f"{(out + err).strip()[-500:]}")
+    return path
+
+
 def main():
     module = AnsibleModule(
         argument_spec={
@@ -239,6 +272,8 @@ def main():
             },
             "muc_host": {"type": "str"},
             "retention_days": {"type": "int", "default": 30},
+            "archive_dir": {"type": "path"},
+            "data_dir": {"type": "path", "default": "/var/lib/prosody"},
             "prosodyctl": {"type": "str", "default": "prosodyctl"},
             "state_dir": {"type": "path", "default": "/run/teletreball-prosody"},
             "prosody_user": {"type": "str", "default": "prosody"},
@@ -259,6 +294,15 @@ def main():
                           params["muc_host"], params["retention_days"])
     try:
         actions = run_sync(module, state, "plan" if module.check_mode else "apply")
+        due = [a["jid"] for a in actions if a["action"] == "archive_due"]
+        if params["archive_dir"]:
+            for jid in due:
+                path = None
+                if not module.check_mode:
+                    path = archive_and_delete(module, jid, params["archive_dir"],
+                                              params["data_dir"],
+                                              shutil.which(params["prosodyctl"]))
+                actions.append({"action": "archive", "jid": jid, "file": path})
     except (ProsodyError, OSError) as exc:
         module.fail_json(msg=str(exc))
     changed_actions = changes(actions)

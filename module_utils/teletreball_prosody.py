@@ -3,9 +3,8 @@
 """Prosody for the teletreball modules: the desired state of the accounts and rooms,
 the private file that hands it to Prosody, and the parser of what Prosody answered.
 
-Work in progress (issue 7): the Prosody side, the shell command
-``teletreball:sync(path, mode)`` of the role's module ``mod_teletreball_sync``, does
-not exist yet. The protocol it is to follow:
+The Prosody side is the shell command ``teletreball:sync(path, mode)`` of the role's
+module ``mod_teletreball_sync`` (roles/conference/files). The protocol:
 
 - the state file is JSON ``{"version": 1, "hosts": [...], "accounts": [...],
   "rooms": [...], "retention_days": N}``, written 0600 and owned by Prosody's user on
@@ -31,9 +30,11 @@ ROOM = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 # Actions that change nothing on the server: reported, never counted as a change.
 REPORT_ONLY = frozenset({"archive_due", "room_unmanaged"})
 ACTIONS = frozenset({
-    "create", "enable", "password", "disable", "archive_due",
+    "archive", "create", "enable", "password", "disable", "archive_due",
     "room_create", "room_config", "affiliation", "room_destroy", "room_unmanaged",
 })
+# Actions this side adds after the sync (not printed by Prosody).
+LOCAL_ACTIONS = frozenset({"archive"})
 AFFILIATIONS = ("member", "admin")
 
 
@@ -143,7 +144,7 @@ def parse_actions(lines):
             item = json.loads(text)
         except ValueError as exc:
             raise ProsodyError(f"Prosody printed a line that is not JSON: {text[:200]!r}") from exc
-        if not isinstance(item, dict) or item.get("action") not in ACTIONS:
+        if not isinstance(item, dict) or item.get("action") not in ACTIONS - LOCAL_ACTIONS:
             raise ProsodyError(f"Prosody reported an unknown action: {text[:200]!r}")
         if "password" in item:
             raise ProsodyError("Prosody reported an action with a password in it; refusing it.")
@@ -161,3 +162,39 @@ def sync_command(prosodyctl, path, mode):
     if mode not in ("plan", "apply"):
         raise ProsodyError(f"mode must be plan or apply, not {mode!r}")
     return [prosodyctl, "shell", "teletreball", "sync", path, mode]
+
+
+def store_encode(text):
+    """A name as Prosody's file storage writes it: every byte that is not a letter or
+    a digit becomes %xx (util/datamanager.lua)."""
+    return "".join(
+        chr(byte) if chr(byte).isascii() and chr(byte).isalnum() else f"%{byte:02x}"
+        for byte in text.encode("utf-8"))
+
+
+def account_files(data_dir, jid):
+    """The files Prosody's file storage keeps for one account, in every store."""
+    username, host = jid.split("@", 1)
+    host_dir = os.path.join(data_dir, store_encode(host))
+    prefix = store_encode(username) + "."
+    found = []
+    if not os.path.isdir(host_dir):
+        return found
+    for store in sorted(os.listdir(host_dir)):
+        store_dir = os.path.join(host_dir, store)
+        if not os.path.isdir(store_dir):
+            continue
+        for name in sorted(os.listdir(store_dir)):
+            if name.startswith(prefix) and "." not in name[len(prefix):]:
+                found.append(os.path.join(store_dir, name))
+    return found
+
+
+def archive_name(jid, stamp):
+    """File name of an account's archive: the address and the UTC time, no path."""
+    return f"{store_encode(jid)}-{stamp}.tar.gz"
+
+
+def delete_command(prosodyctl, jid):
+    """argv that deletes one account (after its archive is written); no secret."""
+    return [prosodyctl, "shell", "user", "delete", jid]

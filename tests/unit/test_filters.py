@@ -133,3 +133,23 @@ def test_pbx_schedule_good_data_has_no_problem():
 )
 def test_pbx_schedule_rejections(kwargs, message):
     assert any(message in problem for problem in _schedule(**kwargs))
+
+
+def test_chat_rooms_members_from_groups_and_departments_admins_everywhere():
+    people = [
+        {"username": "mayor", "groups": ["govern"], "department": "Alcaldia"},
+        {"username": "anna", "groups": ["oac_agents"], "department": "OAC"},
+        {"username": "it", "groups": ["it_admins"], "department": "Informatica"},
+    ]
+    rooms = [
+        {"name": "govern", "title": "Equip de govern", "groups": ["govern"]},
+        {"name": "oac", "departments": ["OAC"]},
+        {"name": "antiga", "state": "absent", "groups": ["govern"]},
+    ]
+    out = filters.chat_rooms(rooms, people, "d.test", "it_admins")
+    assert out[0] == {"name": "govern", "title": "Equip de govern", "description": "",
+                      "state": "present",
+                      "affiliations": {"mayor@d.test": "member", "it@d.test": "admin"}}
+    assert out[1]["title"] == "oac"
+    assert out[1]["affiliations"] == {"anna@d.test": "member", "it@d.test": "admin"}
+    assert out[2]["affiliations"] == {}, "an absent room gets no affiliations"

@@ -1,7 +1,8 @@
 """Unit tests of library/teletreball_prosody.py with a fake prosodyctl (no Prosody).
 
-The Prosody side (mod_teletreball_sync) does not exist yet: these tests pin the
-Python side of the protocol only.
+The Prosody side (roles/conference/files/mod_teletreball_sync.lua) is proven by
+the conference scenario against the real Prosody; these tests pin the Python side
+of the protocol and its error paths.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ sys.modules["ansible.module_utils.teletreball_prosody"] = importlib.import_modul
     "teletreball_prosody")
 
 import teletreball_prosody  # noqa: E402
+
+utils = sys.modules["ansible.module_utils.teletreball_prosody"]
 
 PASSWORD = "Xk29dLq7Pz0aBc4e"  # noqa: S105 (a test value)
 HOST = "prova.teletreball.test"
@@ -144,3 +147,26 @@ def test_an_answer_carrying_a_password_is_refused():
 def test_an_unknown_action_is_refused():
     with pytest.raises(teletreball_prosody.ProsodyError, match="unknown action"):
         teletreball_prosody.parse_actions(['{"action": "format_disk"}'])
+
+
+def test_store_encode_matches_prosody_file_names():
+    assert utils.store_encode("lab.teletreball.test") == "lab%2eteletreball%2etest"
+    assert utils.store_encode("pere-marc") == "pere%2dmarc"
+    assert utils.store_encode("anna_2") == "anna%5f2"
+
+
+def test_account_files_finds_every_store_of_one_account_only(tmp_path):
+    host = tmp_path / "d%2etest"
+    for store, name in [("accounts", "pere.dat"), ("archive", "pere.list"),
+                        ("archive", "pere%2dmarc.list"), ("roster", "perez.dat")]:
+        (host / store).mkdir(parents=True, exist_ok=True)
+        (host / store / name).write_text("x")
+    found = utils.account_files(str(tmp_path), "pere@d.test")
+    assert [p.split("/")[-2:] for p in found] == [
+        ["accounts", "pere.dat"], ["archive", "pere.list"]]
+    assert utils.account_files(str(tmp_path), "nobody@other.test") == []
+
+
+def test_a_local_action_printed_by_prosody_is_refused():
+    with pytest.raises(utils.ProsodyError):
+        utils.parse_actions(['{"action": "archive", "jid": "a@d.test"}'])

@@ -1,0 +1,303 @@
+-- teletreball: role conference. Deployed by Ansible; local changes are overwritten.
+--
+-- Adds one command to Prosody's admin shell:
+--
+--   prosodyctl shell teletreball sync <state file> <plan|apply>
+--
+-- The state file (JSON, written 0600 for the user prosody by the Ansible module
+-- teletreball_prosody, on a tmpfs) lists every account that must exist and be
+-- enabled, with its password, and the rooms with their affiliations. This module
+-- reads it, deletes it, and brings the accounts and rooms to it with Prosody's own
+-- API: the password hashing, the account-disabled event (which closes the open
+-- sessions at once) and the MUC API. "plan" only reads; "apply" acts.
+--
+-- One JSON object is printed per action, never with a password in it. The command
+-- fails (the shell's exit status is non-zero) on the first error.
+
+module:set_global();
+
+local json = require "prosody.util.json";
+local hex = require "prosody.util.hex";
+local hashes = require "prosody.util.hashes";
+local usermanager = require "prosody.core.usermanager";
+local storagemanager = require "prosody.core.storagemanager";
+local configmanager = require "prosody.core.configmanager";
+local scram_hashers = require "prosody.util.sasl.scram".hashers;
+
+local STATE_VERSION = 1;
+local DISABLED_REASON = "teletreball: not in the staff directory";
+local DAY = 86400;
+
+local function read_state(path)
+	local file, err = io.open(path, "r");
+	if not file then
+		return nil, "cannot read the state file: "..tostring(err);
+	end
+	local text = file:read("*a");
+	file:close();
+	os.remove(path);
+	local state = json.decode(text or "");
+	if type(state) ~= "table" or state.version ~= STATE_VERSION then
+		return nil, "the state file is not a teletreball state of version "..STATE_VERSION;
+	end
+	return state;
+end
+
+-- True when the stored SCRAM keys match the password (reads only: unlike
+-- usermanager.test_password, it never rewrites an account).
+local function password_matches(account, host, password)
+	if type(account.salt) ~= "string" or type(account.iteration_count) ~= "number" then
+		return false;
+	end
+	local hash_name = configmanager.get(host, "password_hash") or "SHA-1";
+	local hasher = scram_hashers[hash_name];
+	if not hasher then
+		return false;
+	end
+	local ok, stored_key, server_key = hasher(password, account.salt, account.iteration_count);
+	if not ok or type(account.stored_key) ~= "string" or type(account.server_key) ~= "string" then
+		return false;
+	end
+	return hashes.equals(hex.encode(stored_key), account.stored_key)
+		and hashes.equals(hex.encode(server_key), account.server_key);
+end
+
+local function sync_accounts(state, mode, report)
+	local wanted = {};
+	for _, account in ipairs(state.accounts or {}) do
+		wanted[account.host] = wanted[account.host] or {};
+		wanted[account.host][account.username] = account.password;
+	end
+	local retention = (tonumber(state.retention_days) or 30) * DAY;
+	local now = os.time();
+
+	for _, host in ipairs(state.hosts or {}) do
+		if not prosody.hosts[host] or not prosody.hosts[host].users then
+			return nil, "unknown host "..tostring(host);
+		end
+		local store = storagemanager.open(host, "accounts");
+		local host_wanted = wanted[host] or {};
+
+		local names = {};
+		for username in pairs(host_wanted) do table.insert(names, username); end
+		table.sort(names);
+		for _, username in ipairs(names) do
+			local password = host_wanted[username];
+			local jid = username.."@"..host;
+			local account = store:get(username);
+			if not account then
+				report({ action = "create", jid = jid });
+				if mode == "apply" then
+					local ok, err = usermanager.create_user_with_role(username, password, host, "prosody:member");
+					if not ok then return nil, "cannot create "..jid..": "..tostring(err); end
+				end
+			else
+				if account.disabled then
+					report({ action = "enable", jid = jid });
+					if mode == "apply" then
+						local ok, err = usermanager.enable_user(username, host);
+						if not ok then return nil, "cannot enable "..jid..": "..tostring(err); end
+					end
+				end
+				if not password_matches(account, host, password) then
+					report({ action = "password", jid = jid });
+					if mode == "apply" then
+						local ok, err = usermanager.set_password(username, password, host);
+						if not ok then return nil, "cannot set the password of "..jid..": "..tostring(err); end
+					end
+				end
+			end
+		end
+
+		-- Everybody else on a managed host: disabled (sessions closed by Prosody),
+		-- then reported for archiving once the retention has passed.
+		local others = {};
+		for username in usermanager.users(host) do
+			if host_wanted[username] == nil then
+				table.insert(others, username);
+			end
+		end
+		table.sort(others);
+		for _, username in ipairs(others) do
+			local jid = username.."@"..host;
+			local account = store:get(username) or {};
+			if not account.disabled then
+				report({ action = "disable", jid = jid });
+				if mode == "apply" then
+					local ok, err = usermanager.disable_user(username, host,
+						{ reason = DISABLED_REASON, when = now });
+					if not ok then return nil, "cannot disable "..jid..": "..tostring(err); end
+				end
+			else
+				local meta = account.disabled_meta;
+				local since = type(meta) == "table" and tonumber(meta.when) or tonumber(account.updated) or now;
+				if now - since >= retention then
+					report({ action = "archive_due", jid = jid, disabled_since = since });
+				end
+			end
+		end
+	end
+	return true;
+end
+
+local function bool(value)
+	return not not value;
+end
+
+-- Room settings the role enforces: name, getter result wanted, setter argument.
+local function room_settings(room_state, language)
+	return {
+		{ "name", room_state.title ~= "" and room_state.title or nil };
+		{ "description", room_state.description ~= "" and room_state.description or nil };
+		{ "members_only", true };
+		{ "persistent", true };
+		{ "hidden", true };
+		{ "whois", "anyone" };
+		{ "changesubject", false };
+		{ "allow_member_invites", false };
+		{ "language", language };
+	};
+end
+
+local function current(room, name)
+	local value = room["get_"..name](room);
+	if type(value) == "boolean" or value == nil then
+		if name == "name" or name == "description" or name == "language" then
+			return value;
+		end
+		return bool(value);
+	end
+	return value;
+end
+
+local function sync_rooms(state, mode, report)
+	local rooms = state.rooms or {};
+	if #rooms == 0 then return true; end
+	local muc_host = state.muc_host;
+	local host_session = prosody.hosts[muc_host];
+	local muc = host_session and host_session.modules.muc;
+	if not muc then
+		return nil, "the host "..tostring(muc_host).." is not a MUC component";
+	end
+	local language = configmanager.get(muc_host, "muc_room_default_language");
+	local declared = {};
+
+	for _, room_state in ipairs(rooms) do
+		local room_jid = room_state.name.."@"..muc_host;
+		declared[room_jid] = true;
+		local room = muc.get_room_from_jid(room_jid);
+		if room_state.state == "absent" then
+			if room then
+				report({ action = "room_destroy", room = room_jid });
+				if mode == "apply" then
+					room:destroy(nil, "Closed by the council's IT team");
+				end
+			end
+		else
+			if not room then
+				report({ action = "room_create", room = room_jid });
+				if mode == "apply" then
+					local err;
+					room, err = muc.create_room(room_jid);
+					if not room then return nil, "cannot create "..room_jid..": "..tostring(err); end
+				end
+			end
+			local changed = false;
+			local settings = room_settings(room_state, language);
+			if room then
+				for _, setting in ipairs(settings) do
+					local name, wanted = setting[1], setting[2];
+					if current(room, name) ~= wanted then
+						report({ action = "room_config", room = room_jid, setting = name });
+						if mode == "apply" then
+							room["set_"..name](room, wanted);
+							changed = true;
+						end
+					end
+				end
+				if room._data.archiving ~= true then
+					report({ action = "room_config", room = room_jid, setting = "archiving" });
+					if mode == "apply" then
+						room._data.archiving = true;
+						changed = true;
+					end
+				end
+			end
+			local wanted = room_state.affiliations or {};
+			local names = {};
+			for jid in pairs(wanted) do table.insert(names, jid); end
+			table.sort(names);
+			for _, jid in ipairs(names) do
+				local affiliation = wanted[jid];
+				if not room or room:get_affiliation(jid) ~= affiliation then
+					report({ action = "affiliation", room = room_jid, jid = jid, affiliation = affiliation });
+					if mode == "apply" then
+						local ok, err_type, err = room:set_affiliation(true, jid, affiliation, "teletreball");
+						if not ok then
+							return nil, "cannot make "..jid.." "..affiliation.." of "..room_jid..": "..tostring(err or err_type);
+						end
+						changed = true;
+					end
+				end
+			end
+			if room then
+				local extra = {};
+				for jid, affiliation in room:each_affiliation() do
+					if wanted[jid] == nil and (affiliation == "member" or affiliation == "admin" or affiliation == "owner") then
+						table.insert(extra, jid);
+					end
+				end
+				table.sort(extra);
+				for _, jid in ipairs(extra) do
+					report({ action = "affiliation", room = room_jid, jid = jid, affiliation = "none" });
+					if mode == "apply" then
+						local ok, err_type, err = room:set_affiliation(true, jid, "none", "teletreball: no longer a member");
+						if not ok then
+							return nil, "cannot remove "..jid.." from "..room_jid..": "..tostring(err or err_type);
+						end
+						changed = true;
+					end
+				end
+			end
+			if changed and room then
+				room:save(true);
+			end
+		end
+	end
+
+	for room in muc.each_room() do
+		if not declared[room.jid] then
+			report({ action = "room_unmanaged", room = room.jid });
+		end
+	end
+	return true;
+end
+
+module:add_item("shell-command", {
+	section = "teletreball";
+	section_desc = "teletreball: the staff directory's accounts and rooms";
+	name = "sync";
+	desc = "Bring the accounts and rooms to a teletreball state file (mode plan or apply)";
+	args = { { name = "path"; type = "string" }, { name = "mode"; type = "string" } };
+	handler = function(self, path, mode)
+		if mode ~= "plan" and mode ~= "apply" then
+			return nil, "mode must be plan or apply";
+		end
+		if type(path) ~= "string" or not path:match("^/") then
+			return nil, "the state file must be an absolute path";
+		end
+		local state, err = read_state(path);
+		if not state then return nil, err; end
+		local count = 0;
+		local function report(action)
+			count = count + 1;
+			self.session.print(json.encode(action));
+		end
+		local ok;
+		ok, err = sync_accounts(state, mode, report);
+		if not ok then return nil, err; end
+		ok, err = sync_rooms(state, mode, report);
+		if not ok then return nil, err; end
+		return true, ("%d action(s), mode %s"):format(count, mode);
+	end;
+});

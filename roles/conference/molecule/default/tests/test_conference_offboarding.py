@@ -1,0 +1,67 @@
+"""Offboarding of the chat; runs last (file order): the re-runs change the inventory."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+import yaml
+from conference_helpers import client, jid, password, xmpp
+from teletreball_testinfra import run_converge
+
+testinfra_hosts = ["podman://conf"]
+
+ARCHIVES = "/var/backups/teletreball/chat"
+HOLD_OUTPUT = "/run/leaver-session.json"  # on the client container
+
+
+def staff_with_leaver_absent():
+    scenario = os.path.join(os.environ["MOLECULE_SCENARIO_DIRECTORY"], "molecule.yml")
+    with open(scenario, encoding="utf-8") as handle:
+        data = yaml.safe_load(handle)
+    staff = data["provisioner"]["inventory"]["group_vars"]["all"]["teletreball_staff"]
+    return [dict(p, state="absent") if p["username"] == "leaver" else p for p in staff]
+
+
+@pytest.mark.control("CONF-REV-01")
+def test_an_absent_person_is_disconnected_at_once_and_refused_then_archived(host):
+    machine = client()
+    machine.run(f"systemctl reset-failed tt-hold; rm -f {HOLD_OUTPUT}")
+    machine.check_output(
+        f"systemd-run --unit tt-hold --setenv=XMPP_PASSWORD={password('leaver')} "
+        f"sh -c 'python3 /usr/local/lib/teletreball-tests/xmpp_check.py hold "
+        f"{jid('leaver')} 900 > {HOLD_OUTPUT}'")
+    deadline = time.time() + 30
+    while "logged_in" not in machine.run(f"cat {HOLD_OUTPUT}").stdout:
+        assert time.time() < deadline, "the session to be closed never opened"
+        time.sleep(1)
+
+    staff = staff_with_leaver_absent()
+    _, stats = run_converge("--extra-vars", json.dumps({"teletreball_staff": staff}))
+    assert stats["conf"]["changed"] >= 1
+
+    ended = json.loads(machine.check_output(f"tail -n 1 {HOLD_OUTPUT}"))
+    assert ended["login"]["result"] == "ok"
+    assert ended["ended"] in ("stream_error", "disconnected"), ended
+    if ended["ended"] == "stream_error":
+        assert ended["condition"] == "not-authorized", ended
+    result = xmpp("login", jid("leaver"), passwords=[password("leaver")])
+    assert result == {"result": "failed_auth", "condition": "account-disabled",
+                      "text": result["text"]}, result
+    # Somebody else is not affected, and nothing is archived during the retention.
+    assert xmpp("login", jid("joan"), passwords=[password("joan")])["result"] == "ok"
+    assert host.run(f"ls {ARCHIVES}/leaver*").rc != 0
+
+    run_converge("--extra-vars", json.dumps({"teletreball_staff": staff,
+                                             "conference_account_retention_days": 0}))
+    archives = host.check_output(f"find {ARCHIVES} -name 'leaver*.tar.gz'").split()
+    assert len(archives) == 1, archives
+    archive = host.file(archives[0])
+    assert archive.mode == 0o600 and archive.user == "root"
+    assert host.file(ARCHIVES).mode == 0o700
+    listing = host.check_output(f"tar -tzf {archives[0]}")
+    assert "accounts/leaver.dat" in listing, listing
+    result = xmpp("login", jid("leaver"), passwords=[password("leaver")])
+    assert result["result"] == "failed_auth" and result["condition"] == "not-authorized", result

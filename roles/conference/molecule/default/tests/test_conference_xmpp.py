@@ -1,0 +1,86 @@
+"""The chat server with a real XMPP client (slixmpp) on another container."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from conference_helpers import DOMAIN, ROOMS, jid, password, xmpp
+
+testinfra_hosts = ["podman://conf"]
+
+
+@pytest.mark.control("CONF-TLS-01")
+@pytest.mark.parametrize("username", ["mayor", "regidora"])
+def test_staff_log_in_over_tls_with_the_certificate_verified(username):
+    result = xmpp("login", jid(username), passwords=[password(username)])
+    assert result["result"] == "ok", result
+    assert result["tls"] in ("TLSv1.2", "TLSv1.3"), result
+    assert result["jid"].startswith(jid(username) + "/")
+
+
+@pytest.mark.control("CONF-MUC-01")
+def test_two_members_exchange_a_message_in_their_members_only_room():
+    token = f"reunio-{uuid.uuid4().hex[:8]}"
+    result = xmpp("exchange", jid("mayor"), jid("regidora"), f"govern@{ROOMS}", token,
+                  passwords=[password("mayor"), password("regidora")])
+    assert [j["result"] for j in result["joins"]] == ["joined", "joined"], result
+    assert result["received_from"] == f"govern@{ROOMS}/mayor", result
+
+
+@pytest.mark.control("CONF-MUC-01")
+def test_a_person_who_is_not_a_member_is_refused_entry():
+    result = xmpp("join", jid("joan"), f"govern@{ROOMS}", passwords=[password("joan")])
+    assert result["login"]["result"] == "ok", result
+    assert result["join"] == {"result": "refused", "condition": "registration-required",
+                              "text": result["join"]["text"]}, result
+
+
+@pytest.mark.control("CONF-MUC-01")
+def test_nobody_can_create_a_room():
+    result = xmpp("join", jid("anna"), f"nova-{uuid.uuid4().hex[:6]}@{ROOMS}",
+                  passwords=[password("anna")])
+    assert result["login"]["result"] == "ok", result
+    assert result["join"]["result"] == "refused", result
+    assert result["join"]["condition"] == "not-allowed", result
+
+
+@pytest.mark.control("CONF-MUC-01")
+def test_the_it_admins_may_enter_every_room():
+    for room in ("govern", "oac", "urbanisme"):
+        result = xmpp("join", jid("itadmin"), f"{room}@{ROOMS}", passwords=[password("itadmin")])
+        assert result["join"]["result"] == "joined", (room, result)
+
+
+@pytest.mark.control("CONF-ACC-01")
+def test_a_wrong_password_is_refused():
+    result = xmpp("login", jid("anna"), passwords=[password("anna") + "x"])
+    assert result["result"] == "failed_auth", result
+    assert result["condition"] == "not-authorized", result
+
+
+@pytest.mark.control("CONF-ACC-01")
+def test_anonymous_login_on_the_staff_host_is_refused():
+    result = xmpp("anonymous", DOMAIN)
+    assert result["result"] in ("no_auth", "failed_auth"), result
+
+
+@pytest.mark.control("CONF-ACC-01")
+def test_an_unknown_account_is_refused():
+    result = xmpp("login", jid("ningu"), passwords=["qualsevol-cosa"])
+    assert result["result"] == "failed_auth", result
+
+
+@pytest.mark.control("CONF-TLS-01")
+def test_prosodyctl_accepts_the_configuration_and_the_certificates(host):
+    for check in ("config", "certs"):
+        result = host.run(f"prosodyctl check {check}")
+        assert result.rc == 0, result.stdout + result.stderr
+
+
+@pytest.mark.control("CONF-NET-01")
+def test_prosody_web_server_listens_on_the_loopback_only(host):
+    listening = [s for s in host.socket.get_listening_sockets() if s.endswith(":5280")]
+    assert listening, "Prosody's web server is not listening"
+    assert all(s in ("tcp://127.0.0.1:5280", "tcp://::1:5280") for s in listening), listening
+    assert host.socket("tcp://0.0.0.0:5222").is_listening
