@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from conference_helpers import DOMAIN, ROOMS, jid, password, xmpp
+from conference_helpers import DOMAIN, ROOMS, jid, pack_folder, password, xmpp
 
 testinfra_hosts = ["podman://conf"]
 
@@ -84,3 +84,11 @@ def test_prosody_web_server_listens_on_the_loopback_only(host):
     assert listening, "Prosody's web server is not listening"
     assert all(s in ("tcp://127.0.0.1:5280", "tcp://::1:5280") for s in listening), listening
     assert host.socket("tcp://0.0.0.0:5222").is_listening
+
+
+def test_the_welcome_pack_names_the_account_and_only_the_persons_rooms():
+    text = (pack_folder("mayor") / "chat.md").read_text()
+    assert f"`{jid('mayor')}`" in text
+    assert f"govern@{ROOMS}" in text
+    assert f"oac@{ROOMS}" not in text and f"urbanisme@{ROOMS}" not in text
+    assert password("mayor") not in text, "the password belongs in chat-password only"
