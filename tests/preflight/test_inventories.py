@@ -25,8 +25,8 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 LAB_STAFF = REPO / "inventories" / "lab" / "group_vars" / "all" / "staff.yml"
 CASES = yaml.safe_load((pathlib.Path(__file__).parent / "broken_inventories.yml").read_text())
 # TEST-NET-1 (RFC 5737): never answers, so a contacted host would show up as UNREACHABLE.
-# It is also a remote-desktop session host, a PBX and a chat server, so the checks of the service roles'
-# settings in playbooks/preflight.yml apply to it.
+# It is also a remote-desktop session host, a PBX and a chat server, so the checks of
+# the service roles' settings in playbooks/preflight.yml apply to it.
 HOSTS = {
     "all": {
         "hosts": {

@@ -21,6 +21,11 @@ def client():
     return testinfra.get_host("podman://client")
 
 
+def outsider():
+    """A machine of the council's network that is not a VPN device."""
+    return testinfra.get_host("podman://lanhost")
+
+
 def server():
     return testinfra.get_host("podman://conf")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from conference_helpers import DOMAIN, ROOMS, jid, pack_folder, password, xmpp
+from conference_helpers import DOMAIN, ROOMS, client, jid, outsider, pack_folder, password, xmpp
 
 testinfra_hosts = ["podman://conf"]
 
@@ -92,3 +92,13 @@ def test_the_welcome_pack_names_the_account_and_only_the_persons_rooms():
     assert f"govern@{ROOMS}" in text
     assert f"oac@{ROOMS}" not in text and f"urbanisme@{ROOMS}" not in text
     assert password("mayor") not in text, "the password belongs in chat-password only"
+
+
+def reachable(machine, port, target="10.89.60.10"):
+    return machine.run(f"timeout 5 bash -c 'exec 3<>/dev/tcp/{target}/{port}'").rc == 0
+
+
+@pytest.mark.control("CONF-NET-01")
+def test_the_xmpp_client_port_is_open_to_the_vpn_only():
+    assert reachable(client(), 5222), "the VPN device cannot reach the XMPP port"
+    assert not reachable(outsider(), 5222), "a machine outside the VPN reaches the XMPP port"
