@@ -16,6 +16,11 @@ import urllib.parse
 
 from ansible.errors import AnsibleFilterError
 
+try:
+    import netaddr
+except ImportError:  # the controller's requirements.txt installs it
+    netaddr = None
+
 
 def _present(directory):
     if not isinstance(directory, dict) or "people" not in directory:
@@ -211,6 +216,59 @@ def chat_rooms(rooms, people, domain, admins_group):
             "affiliations": affiliations,
         })
     return out
+def _ip_network(text):
+    """One address or CIDR network as a netaddr.IPNetwork; ValueError with the reason."""
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError(f"{text!r} is not a text: write an address or a network in CIDR, "
+                         "such as 10.0.0.0/8 or fc00::/7")
+    text = text.strip()
+    try:
+        network = netaddr.IPNetwork(text)
+    except (netaddr.AddrFormatError, ValueError, TypeError) as exc:
+        raise ValueError(f"'{text}' is not an IPv4 or IPv6 address or CIDR network") from exc
+    if network.ip != network.network:
+        raise ValueError(f"'{text}' has host bits set: write {network.cidr}")
+    return network
+
+
+def ip_range_errors(networks, name="the list"):
+    """Problems of a list of addresses or CIDR networks, as sentences (empty: good)."""
+    if netaddr is None:
+        return ["the Python library netaddr is missing on the controller (requirements.txt)."]
+    if not isinstance(networks, list):
+        return [f"{name} must be a list of addresses or CIDR networks."]
+    errors = []
+    for index, text in enumerate(networks):
+        try:
+            _ip_network(text)
+        except ValueError as exc:
+            errors.append(f"{name}[{index}]: {exc}.")
+    return errors
+
+
+def ip_ranges(networks):
+    """Addresses or CIDR networks as the ranges coturn reads: 'first-last'.
+
+    coturn's denied-peer-ip and allowed-peer-ip take one address or a range
+    'first-last', not CIDR. A network of one address is written as that
+    address. IPv6 addresses are written in their compressed form.
+    """
+    if netaddr is None:
+        raise AnsibleFilterError(
+            "teletreball_ip_ranges: the Python library netaddr is missing on the controller")
+    if not isinstance(networks, list):
+        raise AnsibleFilterError(
+            "teletreball_ip_ranges: expects a list of addresses or CIDR networks")
+    ranges = []
+    for text in networks:
+        try:
+            network = _ip_network(text)
+        except ValueError as exc:
+            raise AnsibleFilterError(f"teletreball_ip_ranges: {exc}") from exc
+        first = netaddr.IPAddress(network.first, network.version)
+        last = netaddr.IPAddress(network.last, network.version)
+        ranges.append(str(first) if first == last else f"{first}-{last}")
+    return ranges
 
 
 class FilterModule:
@@ -223,4 +281,6 @@ class FilterModule:
             "teletreball_totp_uri": totp_uri,
             "teletreball_pbx_schedule_errors": pbx_schedule_errors,
             "teletreball_chat_rooms": chat_rooms,
+            "teletreball_ip_ranges": ip_ranges,
+            "teletreball_ip_range_errors": ip_range_errors,
         }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import pathlib
+import re
 
 import pytest
 from ansible.errors import AnsibleFilterError
@@ -153,3 +154,58 @@ def test_chat_rooms_members_from_groups_and_departments_admins_everywhere():
     assert out[1]["title"] == "oac"
     assert out[1]["affiliations"] == {"anna@d.test": "member", "it@d.test": "admin"}
     assert out[2]["affiliations"] == {}, "an absent room gets no affiliations"
+# ---------- teletreball_ip_ranges: coturn's peer ranges from CIDR ----------
+
+def test_ip_ranges_turn_cidr_into_first_last():
+    assert filters.ip_ranges([
+        "10.0.0.0/8", "100.64.0.0/10", "0.0.0.0/8", "240.0.0.0/4", "192.0.2.7/32", "10.89.60.40",
+    ]) == [
+        "10.0.0.0-10.255.255.255", "100.64.0.0-100.127.255.255", "0.0.0.0-0.255.255.255",
+        "240.0.0.0-255.255.255.255", "192.0.2.7", "10.89.60.40",
+    ]
+
+
+def test_ip_ranges_write_ipv6_compressed():
+    assert filters.ip_ranges(["fc00::/7", "::1/128", "::/128", "fe80::/10", "64:ff9b:1::/48"]) == [
+        "fc00::-fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "::1", "::",
+        "fe80::-febf:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+        "64:ff9b:1::-64:ff9b:1:ffff:ffff:ffff:ffff:ffff",
+    ]
+
+
+def test_ip_ranges_of_an_empty_list_is_empty():
+    assert filters.ip_ranges([]) == []
+
+
+@pytest.mark.parametrize(("networks", "message"), [
+    ("10.0.0.0/8", "expects a list"),
+    (["10.0.0.1/8"], "'10.0.0.1/8' has host bits set: write 10.0.0.0/8"),
+    (["fc00::1/7"], "has host bits set: write fc00::/7"),
+    (["10.0.0.0/33"], "'10.0.0.0/33' is not an IPv4 or IPv6 address or CIDR network"),
+    (["10.0"], "'10.0' is not an IPv4 or IPv6"),
+    (["turn.example"], "is not an IPv4 or IPv6"),
+    ([""], "is not a text"),
+    ([None], "is not a text"),
+    ([8], "is not a text"),
+])
+def test_ip_ranges_refuse_what_is_not_cidr(networks, message):
+    with pytest.raises(AnsibleFilterError, match=re.escape(message)):
+        filters.ip_ranges(networks)
+
+
+def test_ip_range_errors_name_every_bad_entry():
+    assert filters.ip_range_errors(["10.0.0.0/8", "10.0.0.1/8", "nonsense"], "peers") == [
+        "peers[1]: '10.0.0.1/8' has host bits set: write 10.0.0.0/8.",
+        "peers[2]: 'nonsense' is not an IPv4 or IPv6 address or CIDR network.",
+    ]
+    assert filters.ip_range_errors(["::ffff:0:0/96", "2001:db8::/32"], "peers") == []
+    assert filters.ip_range_errors("10.0.0.0/8", "peers") == [
+        "peers must be a list of addresses or CIDR networks."]
+
+
+def test_ip_filters_without_netaddr_say_so(monkeypatch):
+    monkeypatch.setattr(filters, "netaddr", None)
+    with pytest.raises(AnsibleFilterError, match="netaddr is missing"):
+        filters.ip_ranges(["10.0.0.0/8"])
+    assert filters.ip_range_errors(["10.0.0.0/8"]) == [
+        "the Python library netaddr is missing on the controller (requirements.txt)."]
