@@ -17,15 +17,20 @@ is one of them).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 import uuid
 import xml.etree.ElementTree as ET
 
 import slixmpp
-from slixmpp.exceptions import IqError, IqTimeout, PresenceError
+from slixmpp.exceptions import IqError, IqTimeout
 
 FOCUS_NS = "http://jitsi.org/protocol/focus"
+MUC_NS = "http://jabber.org/protocol/muc"
+MUC_USER_NS = "http://jabber.org/protocol/muc#user"
+# Status 110 marks the presence the room sends back to the one who joined.
+SELF_PRESENCE = f"{{{MUC_USER_NS}}}x/{{{MUC_USER_NS}}}status[@code='110']"
 # The password argument that asks for an anonymous login.
 ANONYMOUS_LOGIN = "-"
 TIMEOUT = 30
@@ -38,7 +43,6 @@ class Client(slixmpp.ClientXMPP):
                          sasl_mech="ANONYMOUS" if anonymous else None)
         self.action = action
         self.result = {"ok": False, "condition": "no-session"}
-        self.register_plugin("xep_0045")
         self.add_event_handler("session_start", self.start)
         self.add_event_handler("failed_auth", self.failed)
 
@@ -70,14 +74,28 @@ class Client(slixmpp.ClientXMPP):
         return {"ok": True, "ready": None if answer is None else answer.get("ready")}
 
     async def join(self, occupant):
-        room, _, nick = occupant.partition("/")
+        """Send a MUC join and wait for our own presence (status 110) or an error."""
+        room = slixmpp.JID(occupant).bare
+        answer = self.loop.create_future()
+
+        def presence(stanza):
+            if stanza["from"].bare != room or answer.done():
+                return
+            if stanza["type"] == "error":
+                answer.set_result({"ok": False, "condition": stanza["error"]["condition"]})
+            elif stanza.xml.find(SELF_PRESENCE) is not None:
+                answer.set_result({"ok": True})
+
+        self.add_event_handler("presence", presence)
+        join = self.make_presence(pto=occupant)
+        join.append(ET.Element(f"{{{MUC_NS}}}x"))
+        join.send()
         try:
-            await self["xep_0045"].join_muc_wait(room, nick or "test", timeout=TIMEOUT)
-        except PresenceError as error:
-            return {"ok": False, "condition": error.presence["error"]["condition"]}
+            return await asyncio.wait_for(answer, TIMEOUT)
         except TimeoutError:
             return {"ok": False, "condition": "timeout"}
-        return {"ok": True}
+        finally:
+            self.del_event_handler("presence", presence)
 
 
 def main(argv):
