@@ -67,6 +67,14 @@ def main(summary_path: str, inventory: str) -> int:
                   "voicemail *98")
             print("                     on the PBX: podman exec tt-pbx asterisk -rx "
                   "'queue show oac'")
+        chats = sorted(h for h in hosts if "conference_servers" in groups_of.get(h, []))
+        if chats:
+            print(f"Chat and rooms:      {', '.join(chats)} XMPP port 5222 through the VPN "
+                  "only; web chat https://<domain>/")
+            print("                     (HTTPS and TURN also from outside); each pack's chat.md "
+                  "and chat-password;")
+            print(f"                     on the server: podman exec {chats[0]} prosodyctl shell "
+                  "user list <domain>")
     if total_changed == 0:
         print(f"\nNo changes on any of {len(hosts)} hosts: the lab matches the inventory.")
     else:

@@ -104,8 +104,9 @@ def test_https_only_the_web_port_80_is_closed(host):
     listening = host.check_output("ss -Htln")
     assert ":443 " in listening
     assert ":80 " not in listening
-    plain = client().run(f"curl -sS --max-time 10 -o /dev/null http://{DOMAIN}/")
-    assert plain.rc == 7, plain.stderr  # curl: failed to connect
+    plain = client().run(f"curl -sS --max-time 5 -o /dev/null http://{DOMAIN}/")
+    # 7: refused (nothing listens); 28: no answer (the baseline firewall drops it).
+    assert plain.rc in (7, 28), plain.stderr
 
 
 @pytest.mark.control("CONF-WEB-01")
