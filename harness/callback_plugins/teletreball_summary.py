@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 
 from ansible.plugins.callback import CallbackBase
 
@@ -19,8 +20,10 @@ name: teletreball_summary
 type: aggregate
 short_description: Writes per-host stats and changed task names as JSON
 description:
-  - At the end of a run, writes a JSON file with the stats of every host and the
-    names of the tasks that reported a change on each host.
+  - At the end of a run, writes a JSON file with the stats of every host, the
+    names of the tasks that reported a change on each host, the run's wall time
+    and the wall time spent in each role (tasks outside a role count under the
+    play's name).
 options:
   path:
     description: File to write. Nothing is written when it is empty.
@@ -39,6 +42,30 @@ class CallbackModule(CallbackBase):
     def __init__(self, display=None):
         super().__init__(display=display)
         self._changed_tasks: dict[str, list[str]] = {}
+        self._started = time.monotonic()
+        self._section: str | None = None
+        self._section_started = self._started
+        self._section_seconds: dict[str, float] = {}
+        self._play_name = ""
+
+    def _enter(self, section: str | None) -> None:
+        """Charge the time since the last task start to the section that ran."""
+        now = time.monotonic()
+        if self._section is not None:
+            self._section_seconds[self._section] = (
+                self._section_seconds.get(self._section, 0.0) + now - self._section_started
+            )
+        self._section, self._section_started = section, now
+
+    def v2_playbook_on_play_start(self, play):
+        self._play_name = play.get_name().strip()
+
+    def v2_playbook_on_task_start(self, task, is_conditional):
+        role = task._role.get_name() if task._role else None
+        self._enter(role or f"play: {self._play_name}")
+
+    def v2_playbook_on_handler_task_start(self, task):
+        self.v2_playbook_on_task_start(task, False)
 
     def v2_runner_on_ok(self, result):
         if result.is_changed():
@@ -49,6 +76,7 @@ class CallbackModule(CallbackBase):
         path = self.get_option("path")
         if not path:
             return
+        self._enter(None)
         hosts = {}
         for host in sorted(stats.processed):
             summary = stats.summarize(host)
@@ -58,5 +86,14 @@ class CallbackModule(CallbackBase):
         with tempfile.NamedTemporaryFile(
             "w", dir=directory, delete=False, encoding="utf-8"
         ) as handle:
-            json.dump({"hosts": hosts}, handle, indent=2, sort_keys=True)
+            json.dump(
+                {
+                    "hosts": hosts,
+                    "seconds": round(time.monotonic() - self._started, 1),
+                    "role_seconds": {k: round(v, 1) for k, v in self._section_seconds.items()},
+                },
+                handle,
+                indent=2,
+                sort_keys=True,
+            )
         os.replace(handle.name, path)
