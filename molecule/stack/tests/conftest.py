@@ -1,0 +1,14 @@
+"""Order of the stack tests: the remote worker's day, then what the Internet and
+the tunnel reach, then the offboarding (it changes the staff directory)."""
+
+from __future__ import annotations
+
+ORDER = ["test_remote_worker", "test_exposure", "test_offboarding"]
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item):
+        module = item.module.__name__.rsplit(".", 1)[-1]
+        return ORDER.index(module) if module in ORDER else len(ORDER)
+
+    items.sort(key=rank)

@@ -1,0 +1,94 @@
+"""Offboarding: the remote worker is marked absent and site.yml runs again.
+
+Her VPN handshake, her desktop login, her softphone's registration and her chat
+login all fail (the last three tried through an IT administrator's tunnel, so
+the refusal is the service's own, not only the missing tunnel); her data is
+kept and then archived, never deleted."""
+
+from __future__ import annotations
+
+import json
+
+from stack_helpers import (
+    CREDENTIALS,
+    DOMAIN,
+    PACK,
+    WORKER,
+    WORKER_DESKTOP,
+    chat,
+    copy_to_home,
+    handshake_seconds,
+    lab_vars,
+    machine,
+    rdp_disconnect,
+    rdp_login,
+    restart_softphone,
+    run_site,
+    softphone,
+    tunnel_down,
+    tunnel_up,
+)
+
+testinfra_hosts = ["podman://tt-home"]
+
+
+def staff_with_worker_absent():
+    return [dict(p, state="absent") if p["username"] == WORKER else p
+            for p in lab_vars("teletreball_staff")]
+
+
+def test_an_absent_worker_loses_every_service_and_her_data_is_archived(host, measurement):
+    tunnel_down()
+    staff = staff_with_worker_absent()
+    summary = run_site("--extra-vars", json.dumps({"teletreball_staff": staff}))
+    assert all(s["failures"] == 0 and s["unreachable"] == 0 for s in summary["hosts"].values())
+    measurement(f"stack: site.yml with the worker absent {summary['seconds']:.0f} s")
+
+    # The VPN: her profile no longer gets a handshake.
+    tunnel_up()
+    assert handshake_seconds(timeout=15) is None, host.run("wg show wg0").stdout
+    tunnel_down()
+
+    # Her accounts, tried through another device's tunnel.
+    tunnel_up(copy_to_home(CREDENTIALS / "people" / "oriol" / "vpn" / "laptop.conf"))
+    assert handshake_seconds() is not None
+    try:
+        password = host.check_output(f"cat {PACK}/desktop-password").strip()
+        before, after = rdp_login(WORKER_DESKTOP, WORKER, password)
+        assert after == (before[0] + 1, before[1]), (before, after)
+        rdp_disconnect()
+
+        restart_softphone()
+        state = softphone("registered --count 1 --timeout 20", check=False)
+        assert not state.get("ok"), state
+        endpoint = machine("tt-pbx").run(f"asterisk -rx 'pjsip show endpoint {WORKER}'").stdout
+        assert "Unable to find object" in endpoint, endpoint
+
+        login = chat("login", f"{WORKER}@{DOMAIN}")
+        assert login["result"] == "failed_auth" and login["condition"] == "account-disabled", login
+    finally:
+        rdp_disconnect()
+        tunnel_down()
+
+    # Kept during the retention: the pack is archived on the controller, her home
+    # folder and her chat account's data stay on the servers.
+    assert not (CREDENTIALS / "people" / WORKER).exists()
+    archived = sorted((CREDENTIALS / "archive").glob(f"{WORKER}-*"))
+    assert archived, sorted(p.name for p in (CREDENTIALS / "archive").iterdir())
+    assert machine(WORKER_DESKTOP).file(f"/home/{WORKER}").is_directory
+    conf = machine("tt-conf")
+    assert conf.run(f"find /var/lib/prosody -path '*accounts/{WORKER}.dat'").stdout.strip()
+
+    # After the retention (0 days here): archived, then removed from the servers.
+    run_site("--tags", "vdi,conference", "--extra-vars", json.dumps(
+        {"teletreball_staff": staff, "vdi_home_retention_days": 0,
+         "conference_account_retention_days": 0}))
+    desktop = machine(WORKER_DESKTOP)
+    homes = desktop.check_output(
+        f"find /var/backups/teletreball/desktops -name '{WORKER}*.tar.gz'").split()
+    assert len(homes) == 1, homes
+    assert desktop.file(homes[0]).mode == 0o600
+    chats = conf.check_output(
+        f"find /var/backups/teletreball/chat -name '{WORKER}*.tar.gz'").split()
+    assert len(chats) == 1, chats
+    assert f"accounts/{WORKER}.dat" in conf.check_output(f"tar -tzf {chats[0]}")

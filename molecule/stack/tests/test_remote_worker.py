@@ -1,0 +1,93 @@
+"""A remote worker's day with nothing but her welcome pack, from her laptop at home
+(tt-home, on the lab's "Internet" only): the VPN, her desktop with the second
+factor, the OAC queue's call on her softphone, and her department's chat room."""
+
+from __future__ import annotations
+
+import time
+
+from stack_helpers import (
+    CREDENTIALS,
+    DOMAIN,
+    PACK,
+    QUEUE_NUMBER,
+    WORKER,
+    WORKER_DESKTOP,
+    carrier_call,
+    chat,
+    handshake_seconds,
+    machine,
+    rdp_disconnect,
+    rdp_login,
+    restart_softphone,
+    softphone,
+    tunnel_up,
+    wait_for,
+)
+
+testinfra_hosts = ["podman://tt-home"]
+
+
+def test_the_laptop_holds_only_the_welcome_pack_of_the_council(host):
+    # Nothing of the council but the pack: no inventory, no other person's files.
+    listing = host.check_output(f"ls {PACK}").split()
+    assert {"README.md", "vpn", "desktop.md", "phone.md", "chat.md", "council-ca.crt"} <= set(
+        listing), listing
+    assert host.file(PACK).mode == 0o700
+    assert host.run("ls /root/welcome-pack/../credentials").rc != 0
+
+
+def test_the_vpn_comes_up_with_the_pack_profile_and_shakes_hands(host, measurement):
+    tunnel_up()
+    seconds = handshake_seconds()
+    assert seconds is not None, host.run("wg show wg0").stdout
+    measurement(f"stack: WireGuard handshake from home {seconds:.1f} s after wg-quick up")
+    # The profile's endpoint is the gateway's address on the Internet side.
+    assert "10.89.200.11:51820" in host.check_output("wg show wg0 endpoints")
+
+
+def test_the_desktop_login_takes_the_password_and_the_code_of_the_pack(host):
+    password = host.check_output(f"cat {PACK}/desktop-password").strip()
+    # The pack names her session host.
+    assert WORKER_DESKTOP in host.check_output(f"cat {PACK}/desktop.md")
+    try:
+        before, after = rdp_login(WORKER_DESKTOP, WORKER, password)
+        assert after == (before[0], before[1] + 1), (before, after)
+        desktop = machine(WORKER_DESKTOP)
+        assert wait_for(lambda: desktop.run(f"pgrep -u {WORKER} -x xrdp-chansrv").rc == 0
+                        or desktop.run(f"pgrep -u {WORKER}").rc == 0, timeout=30)
+    finally:
+        rdp_disconnect()
+
+
+def test_the_softphone_registers_and_answers_a_call_from_the_oac_queue(host):
+    # The softphone started before the tunnel existed: start it again on the tunnel.
+    restart_softphone()
+    state = softphone("registered --count 1 --timeout 60", check=False)
+    assert state.get("ok"), state
+    pbx = machine("tt-pbx")
+    softphone(f"dial --from sip:{WORKER}@{DOMAIN} 'sip:*61@{DOMAIN}'")
+    assert wait_for(lambda: f"PJSIP/{WORKER}" in pbx.check_output("asterisk -rx 'queue show oac'"),
+                    timeout=20), pbx.check_output("asterisk -rx 'queue show oac'")
+    since = softphone("now")["now"]
+    time.sleep(1)
+    rc, result = carrier_call(QUEUE_NUMBER, duration=10)
+    assert rc == 0 and result["summary"]["answered"] == 1, result
+    calls = [c for c in softphone(f"stats --since {since}")["calls"] if c.get("established_at")]
+    assert len(calls) == 1, calls
+    assert calls[0]["srtp"], calls[0]
+    assert calls[0]["rx_packets"] > 0 and calls[0]["tx_packets"] > 0, calls[0]
+
+
+def test_the_chat_login_and_a_post_in_the_department_room_reach_a_colleague(host):
+    login = chat("login", f"{WORKER}@{DOMAIN}")
+    assert login["result"] == "ok" and login["tls"] in ("TLSv1.2", "TLSv1.3"), login
+    room = f"oac@rooms.{DOMAIN}"
+    assert room in host.check_output(f"cat {PACK}/chat.md")
+    # A colleague of the department (her password from the controller) reads it.
+    colleague = (CREDENTIALS / "people" / "nuria" / "chat-password").read_text().strip()
+    token = f"bon-dia-{int(time.time())}"
+    result = chat("exchange", f"{WORKER}@{DOMAIN}", f"nuria@{DOMAIN}", room, token,
+                  env={"XMPP_PASSWORD2": colleague})
+    assert [j["result"] for j in result["joins"]] == ["joined", "joined"], result
+    assert result["received_from"] == f"{room}/{WORKER}", result
