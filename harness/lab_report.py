@@ -61,7 +61,7 @@ def main(summary_path: str, inventory: str) -> int:
             groups_of.setdefault(host, []).append(group)
 
     rows = []
-    for host in sorted(hosts):
+    for host in sorted(h for h in hosts if h != "localhost"):
         services = [SERVICES[g] for g in sorted(groups_of.get(host, [])) if g in SERVICES]
         rows.append((host, addresses(hostvars.get(host, {}).get("lab_container", {})),
                      services or ["baseline only"], hosts[host]))
@@ -109,6 +109,9 @@ def main(summary_path: str, inventory: str) -> int:
 
     if total_changed == 0:
         print(f"\nNo changes on any of {len(hosts)} hosts: the lab matches the inventory.")
+    elif total_changed > 40:
+        print(f"\n{total_changed} changes applied (a first run: the log lists them); "
+              "run `make lab` again: it must report none.")
     else:
         print(f"\n{total_changed} change(s) applied:")
         for host, stats in sorted(hosts.items()):

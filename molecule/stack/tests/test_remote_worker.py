@@ -28,13 +28,13 @@ from stack_helpers import (
 testinfra_hosts = ["podman://tt-home"]
 
 
-def test_the_laptop_holds_only_the_welcome_pack_of_the_council(host):
-    # Nothing of the council but the pack: no inventory, no other person's files.
+def test_the_laptop_holds_her_welcome_pack_only(host):
     listing = host.check_output(f"ls {PACK}").split()
     assert {"README.md", "vpn", "desktop.md", "phone.md", "chat.md", "council-ca.crt"} <= set(
         listing), listing
     assert host.file(PACK).mode == 0o700
-    assert host.run("ls /root/welcome-pack/../credentials").rc != 0
+    # Her pack only: no other person's files.
+    assert host.run(f"grep -rl nuria@ {PACK}").rc != 0
 
 
 def test_the_vpn_comes_up_with_the_pack_profile_and_shakes_hands(host, measurement):
