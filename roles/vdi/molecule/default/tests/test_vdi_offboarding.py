@@ -1,6 +1,14 @@
 """Group check and offboarding; runs after test_vdi.py (file order).
 
-The re-runs of converge here change the inventory, so they come last.
+The re-runs of converge here change the inventory, so they come last. Both
+tests share one re-run (the module fixture ``offboarding_run``): before it, agent
+is taken out of the login group by hand and clerk leaves a file in their home;
+the run then has clerk absent from the staff directory, so it must put agent
+back and lock clerk at once. A second re-run, with a retention of 0 days,
+archives clerk's home. The re-runs go only through the tasks that keep the
+accounts (tag vdi_accounts), where the group, the lock and the archive are
+made; the preflight on the controller, which archives the welcome pack, and the
+role's own checks are tagged always and run too.
 """
 
 from __future__ import annotations
@@ -9,10 +17,14 @@ import json
 import stat
 
 import pytest
+import testinfra
 from teletreball_testinfra import run_converge
 from vdi_helpers import CREDENTIALS, fresh_code, login_refused, password
 
 testinfra_hosts = ["podman://vdi-host"]
+
+ACCOUNTS_RUN = ("--tags", "vdi_accounts")
+FIND_ARCHIVES = "find /var/backups/teletreball/desktops -name 'clerk-*.tar.gz'"
 
 STAFF = [
     {"username": "agent", "name": "Agent de l'OAC", "email": "agent@prova.teletreball.test",
@@ -26,24 +38,39 @@ STAFF = [
 ]
 
 
+@pytest.fixture(scope="module")
+def offboarding_run():
+    """Set up both tests' conditions, then run converge once with clerk absent.
+
+    Returns what was seen before the run; the tests check it and the host."""
+    host = testinfra.get_host("podman://vdi-host")
+    seen = {}
+    # Group check: agent, still in the directory, is taken out of the login group.
+    host.check_output("gpasswd -d agent remote-desktop")
+    seen["agent_refused"] = login_refused(host, "agent", password("agent") + fresh_code("agent"))
+    seen["sesman_log"] = host.check_output(
+        "journalctl --no-pager -n 30 -o cat -t xrdp-sesexec -t xrdp-sesman")
+    # Offboarding: clerk has a file in their home that the archive must keep.
+    seen["home"] = host.user("clerk").home
+    seen["archives"] = set(host.run(FIND_ARCHIVES).stdout.split())
+    host.check_output(f"runuser -u clerk -- sh -c 'echo informe > {seen['home']}/informe.txt'")
+    run_converge(*ACCOUNTS_RUN, "--extra-vars", json.dumps({"teletreball_staff": STAFF}))
+    return seen
+
+
 @pytest.mark.control("VDI-ACC-01")
-def test_a_person_outside_the_login_group_is_refused_and_the_run_restores_it(host):
-    host.check_output("gpasswd -d clerk remote-desktop")
-    assert login_refused(host, "clerk", password("clerk") + fresh_code("clerk"))
-    log = host.check_output("journalctl --no-pager -n 30 -o cat -t xrdp-sesexec -t xrdp-sesman")
-    assert "clerk" in log
-    _, stats = run_converge()
-    assert stats["vdi-host"]["changed"] >= 1, "the run did not put clerk back into the group"
-    assert "remote-desktop" in host.user("clerk").groups
+def test_a_person_outside_the_login_group_is_refused_and_the_run_restores_it(
+        host, offboarding_run):
+    assert offboarding_run["agent_refused"], "agent logged in while outside the login group"
+    assert "agent" in offboarding_run["sesman_log"]
+    assert "remote-desktop" in host.user("agent").groups, "the run did not put agent back"
+    assert host.check_output("passwd -S agent").split()[1] == "P"
 
 
 @pytest.mark.control("VDI-REV-01")
-def test_an_offboarded_person_is_locked_at_once_and_archived_after_retention(host):
-    home = host.user("clerk").home
-    find_archives = "find /var/backups/teletreball/desktops -name 'clerk-*.tar.gz'"
-    archived_before = set(host.run(find_archives).stdout.split())
-    host.check_output(f"runuser -u clerk -- sh -c 'echo informe > {home}/informe.txt'")
-    run_converge("--extra-vars", json.dumps({"teletreball_staff": STAFF}))
+def test_an_offboarded_person_is_locked_at_once_and_archived_after_retention(
+        host, offboarding_run):
+    home = offboarding_run["home"]
     assert host.check_output("passwd -S clerk").split()[1] == "L"
     assert "remote-desktop" not in host.user("clerk").groups
     assert host.file(f"{home}/informe.txt").exists  # kept during the retention
@@ -51,11 +78,11 @@ def test_an_offboarded_person_is_locked_at_once_and_archived_after_retention(hos
     # The other person is not affected.
     assert host.check_output("passwd -S agent").split()[1] == "P"
 
-    run_converge("--extra-vars", json.dumps({"teletreball_staff": STAFF,
-                                             "vdi_home_retention_days": 0}))
+    run_converge(*ACCOUNTS_RUN, "--extra-vars", json.dumps({"teletreball_staff": STAFF,
+                                                            "vdi_home_retention_days": 0}))
     assert not host.user("clerk").exists
     assert not host.file(home).exists
-    archives = sorted(set(host.check_output(find_archives).split()) - archived_before)
+    archives = sorted(set(host.check_output(FIND_ARCHIVES).split()) - offboarding_run["archives"])
     assert len(archives) == 1
     archive = host.file(archives[0])
     assert archive.user == "root" and archive.mode == 0o600
@@ -66,4 +93,3 @@ def test_an_offboarded_person_is_locked_at_once_and_archived_after_retention(hos
     assert not (CREDENTIALS / "people" / "clerk").exists()
     kept = list((CREDENTIALS / "archive").glob("clerk-*"))
     assert kept and stat.S_IMODE(kept[0].stat().st_mode) == 0o700
-
