@@ -72,13 +72,28 @@ def pytest_runtest_makereport(item, call):
     return report
 
 
-def run_converge(*arguments: str, timeout: int = 1200):
+def wait_for(predicate, timeout: float = 30, step: float = 1.0):
+    """Call ``predicate`` every ``step`` seconds until it returns something true
+    or ``timeout`` seconds have passed; return its last value."""
+    import time
+
+    deadline = time.time() + timeout
+    while True:
+        value = predicate()
+        if value or time.time() > deadline:
+            return value
+        time.sleep(step)
+
+
+def run_converge(*arguments: str, timeout: int = 1200, inventory=None, playbook=None):
     """Run the scenario's converge.yml again the way Molecule runs it.
 
     Same inventory, same Ansible settings as .config/molecule/config.yml; for
     tests that change the inventory (``--extra-vars``) and watch the effect.
-    Returns the finished process (stdout and stderr as text) and the per-host
-    stats written by the teletreball_summary callback.
+    ``inventory`` and ``playbook`` replace Molecule's inventory and the
+    scenario's converge.yml (the stack scenario runs playbooks/site.yml on
+    inventories/lab). Returns the finished process (stdout and stderr as text)
+    and the per-host stats written by the teletreball_summary callback.
     """
     import json
     import os
@@ -103,14 +118,15 @@ def run_converge(*arguments: str, timeout: int = 1200):
     })
     command = [
         str(pathlib.Path(sys.executable).parent / "ansible-playbook"),
-        "--inventory", os.environ["MOLECULE_INVENTORY_FILE"],
+        "--inventory", str(inventory or os.environ["MOLECULE_INVENTORY_FILE"]),
         *arguments,
-        str(pathlib.Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"]) / "converge.yml"),
+        str(playbook or pathlib.Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"]) / "converge.yml"),
     ]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout,
                             check=False)
     tail = "\n".join((result.stdout + result.stderr).splitlines()[-80:])
-    assert result.returncode == 0, f"converge {' '.join(arguments)} failed:\n{tail}"
+    name = pathlib.Path(playbook).name if playbook else "converge"
+    assert result.returncode == 0, f"{name} {' '.join(arguments)} failed:\n{tail}"
     stats = json.loads(summary.read_text(encoding="utf-8"))["hosts"]
     return result, stats
 

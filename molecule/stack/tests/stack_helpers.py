@@ -7,11 +7,11 @@ import os
 import pathlib
 import shlex
 import subprocess
-import sys
 import time
 
 import testinfra
 import yaml
+from teletreball_testinfra import run_converge, wait_for
 
 REPO = pathlib.Path(__file__).resolve().parents[3]
 LAB = REPO / "inventories" / "lab"
@@ -187,37 +187,10 @@ def chat(command, *arguments, env=None):
 
 # --- Runs of site.yml ---------------------------------------------------------
 
-def run_site(*arguments, timeout=1800):
-    """playbooks/site.yml on the lab again, as the scenario's converge runs it."""
-    ephemeral = pathlib.Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
-    summary = ephemeral / "site-run-summary.json"
-    summary.unlink(missing_ok=True)
-    env = dict(os.environ)
-    env.update({
-        "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
-        "ANSIBLE_CALLBACKS_ENABLED": "teletreball_summary",
-        "ANSIBLE_FORCE_COLOR": "0",
-        "ANSIBLE_NOCOLOR": "1",
-        "TT_RUN_SUMMARY": str(summary),
-    })
-    command = [
-        str(pathlib.Path(sys.executable).parent / "ansible-playbook"),
-        "--inventory", str(LAB / "hosts.yml"),
-        "--extra-vars", f"teletreball_credentials_dir={CREDENTIALS}",
-        *arguments,
-        str(REPO / "playbooks" / "site.yml"),
-    ]
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout,
-                            check=False)
-    tail = "\n".join((result.stdout + result.stderr).splitlines()[-80:])
-    assert result.returncode == 0, f"site.yml {' '.join(arguments)} failed:\n{tail}"
-    return json.loads(summary.read_text(encoding="utf-8"))
-
-
-def wait_for(predicate, timeout, step=1.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
+def run_site(*arguments):
+    """playbooks/site.yml on the lab again; the per-host stats and the wall time."""
+    start = time.time()
+    _, stats = run_converge(
+        "--extra-vars", f"teletreball_credentials_dir={CREDENTIALS}", *arguments,
+        timeout=1800, inventory=LAB / "hosts.yml", playbook=REPO / "playbooks" / "site.yml")
+    return stats, time.time() - start

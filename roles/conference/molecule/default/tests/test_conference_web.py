@@ -28,12 +28,12 @@ import pathlib
 import shlex
 import shutil
 import subprocess
-import time
 import uuid
 
 import pytest
 import testinfra
 import yaml
+from teletreball_testinfra import wait_for
 
 testinfra_hosts = ["podman://conf"]
 
@@ -73,14 +73,6 @@ def headers(path="/"):
             fields[name.strip().lower()] = value.strip()
     return lines[0], fields
 
-
-def wait_for(predicate, timeout, step=1.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
 
 
 @pytest.mark.control("CONF-WEB-01")

@@ -89,11 +89,3 @@ def cdr_rows(since):
                          "userfield": row[17] if len(row) > 17 else ""})
     return rows
 
-
-def wait_for(predicate, timeout=30, interval=1.0):
-    deadline = time.time() + timeout
-    while True:
-        value = predicate()
-        if value or time.time() > deadline:
-            return value
-        time.sleep(interval)

@@ -23,8 +23,8 @@ from pbx_helpers import (
     now,
     queue_members,
     received,
-    wait_for,
 )
+from teletreball_testinfra import wait_for
 
 testinfra_hosts = ["podman://pbx"]
 

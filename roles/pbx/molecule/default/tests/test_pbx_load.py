@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import statistics
 
-from pbx_helpers import PBX, carrier_call, ctl, dial, now, queue_members, wait_for
+from pbx_helpers import PBX, carrier_call, ctl, dial, now, queue_members
+from teletreball_testinfra import wait_for
 
 testinfra_hosts = ["podman://pbx"]
 

@@ -21,8 +21,8 @@ import zoneinfo
 
 import pytest
 import yaml
-from pbx_helpers import AGENTS, CARRIER, PBX, carrier_call, cdr_rows, ctl, now, wait_for
-from teletreball_testinfra import run_converge
+from pbx_helpers import AGENTS, CARRIER, PBX, carrier_call, cdr_rows, ctl, now
+from teletreball_testinfra import run_converge, wait_for
 
 testinfra_hosts = ["podman://pbx"]
 

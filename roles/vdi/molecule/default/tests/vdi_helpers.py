@@ -9,6 +9,7 @@ import time
 import urllib.parse
 
 import testinfra
+from teletreball_testinfra import wait_for
 
 CREDENTIALS = pathlib.Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent")) / (
     "credentials"
@@ -119,14 +120,6 @@ def disconnect():
     rdp.run("systemctl stop tt-rdp")
     rdp.run("systemctl reset-failed tt-rdp")
 
-
-def wait_for(predicate, timeout, step=1.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
 
 
 def login_refused(host, username, secret_text):
