@@ -1,11 +1,24 @@
-"""Run one of our Ansible modules' main() in-process and read its JSON result."""
+"""Load one of our modules (library/) and run its main() in-process, reading its JSON result."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import pathlib
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
+
+LIBRARY = pathlib.Path(__file__).resolve().parents[2] / "library"
+
+
+def load_library_module(name):
+    """library/<name>.py as a fresh Python module (the module_utils it imports
+    must already be in sys.modules under ansible.module_utils)."""
+    spec = importlib.util.spec_from_file_location(f"tt_{name}", LIBRARY / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def run_main(module, args, capsys, check_mode=False):

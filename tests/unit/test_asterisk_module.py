@@ -18,7 +18,7 @@ import threading
 
 import pytest
 from ansible.module_utils.basic import AnsibleModule
-from module_runner import run_main
+from module_runner import load_library_module, run_main
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 FIXTURES = pathlib.Path(__file__).resolve().parent / "fixtures" / "asterisk"
@@ -29,11 +29,7 @@ ast = importlib.import_module("teletreball_asterisk")
 sys.modules["ansible.module_utils.teletreball_asterisk"] = ast
 
 def load_module():
-    spec = importlib.util.spec_from_file_location(
-        "tt_teletreball_asterisk", REPO / "library" / "teletreball_asterisk.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_library_module("teletreball_asterisk")
 
 
 def fixture(name):

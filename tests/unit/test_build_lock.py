@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import pathlib
@@ -12,18 +11,14 @@ import threading
 import time
 
 import pytest
-from module_runner import run_main
+from module_runner import load_library_module, run_main
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(name="lock_module")
 def fixture_lock_module():
-    spec = importlib.util.spec_from_file_location(
-        "tt_build_lock", REPO / "library" / "teletreball_build_lock.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_library_module("teletreball_build_lock")
 
 
 @pytest.fixture(name="other_run")

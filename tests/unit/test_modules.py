@@ -12,7 +12,7 @@ import stat
 import sys
 
 import pytest
-from module_runner import run_main
+from module_runner import load_library_module, run_main
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "module_utils"))
@@ -25,10 +25,7 @@ from test_directory import VALID  # noqa: E402
 
 
 def load(name):
-    spec = importlib.util.spec_from_file_location(f"tt_{name}", REPO / "library" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_library_module(name)
 
 
 def run_module(name, args, capsys, check_mode=False):

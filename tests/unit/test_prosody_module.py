@@ -17,7 +17,7 @@ import sys
 from types import SimpleNamespace
 
 import pytest
-from module_runner import run_main
+from module_runner import load_library_module, run_main
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "module_utils"))
@@ -33,11 +33,7 @@ HOST = "prova.teletreball.test"
 
 
 def load():
-    spec = importlib.util.spec_from_file_location(
-        "tt_teletreball_prosody", REPO / "library" / "teletreball_prosody.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_library_module("teletreball_prosody")
 
 
 def args(tmp_path, **changes):

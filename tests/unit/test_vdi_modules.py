@@ -21,7 +21,7 @@ import time
 
 import pytest
 from ansible.module_utils.basic import AnsibleModule
-from module_runner import run_main
+from module_runner import load_library_module, run_main
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "module_utils"))
@@ -37,10 +37,7 @@ TOTP = "HOTP/T30/6"
 
 
 def load(name):
-    spec = importlib.util.spec_from_file_location(f"tt_{name}", REPO / "library" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_library_module(name)
 
 
 def run_module(name, args, capsys, check_mode=False, prepare=None):
