@@ -271,6 +271,25 @@ def ip_ranges(networks):
     return ranges
 
 
+def debs_to_publish(paths, architecture, exclude=()):
+    """The .deb files among ``paths`` that the council's repository publishes: those
+    of ``architecture`` or ``all``, minus the names in ``exclude`` and the debug
+    symbols (-dbgsym), as [{name, version, file, path}] sorted by file name.
+    Files not named ``<name>_<version>_<arch>.deb`` are left out."""
+    if isinstance(paths, str) or not isinstance(paths, (list, tuple)):
+        raise AnsibleFilterError("teletreball_debs_to_publish: expects a list of .deb paths")
+    out = []
+    for path in sorted(paths, key=lambda p: str(p).rsplit("/", 1)[-1]):
+        name = str(path).rsplit("/", 1)[-1]
+        parts = name[:-len(".deb")].split("_") if name.endswith(".deb") else []
+        if len(parts) != 3 or parts[2] not in (architecture, "all"):
+            continue
+        if parts[0] in exclude or parts[0].endswith("-dbgsym"):
+            continue
+        out.append({"name": parts[0], "version": parts[1], "file": name, "path": str(path)})
+    return out
+
+
 class FilterModule:
     """teletreball filters."""
 
@@ -283,4 +302,5 @@ class FilterModule:
             "teletreball_chat_rooms": chat_rooms,
             "teletreball_ip_ranges": ip_ranges,
             "teletreball_ip_range_errors": ip_range_errors,
+            "teletreball_debs_to_publish": debs_to_publish,
         }
