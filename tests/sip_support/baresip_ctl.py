@@ -28,7 +28,8 @@ document on stdout; exit status 1 on failure or timeout):
     calls                     the calls in progress, with RTP counters
     stats [--since EPOCH]     every call seen in the events: account, peer,
                               established/closed times, SRTP suite, packets
-                              sent and received (last RTCP report), media_both_ways
+                              sent and received (last RTCP report), how many
+                              RTCP reports arrived, media_both_ways
     events [filters]          the recorded events
     wait [filters] [--count N] [--timeout S]
                               wait until N matching events are recorded
@@ -36,7 +37,9 @@ document on stdout; exit status 1 on failure or timeout):
 
 Filters: --type CALL_ESTABLISHED (repeatable), --aor agent1@, --call-id ID,
 --since EPOCH. RTP counters come from the CALL_RTCP events baresip sends when
-an RTCP report arrives (about every 5 s): calls shorter than that show none.
+an RTCP report arrives (Asterisk sends the first 5 s after its first RTP packet
+of the call, then every 5 s): a call shorter than that shows 0 packets both ways
+and ``rtcp_reports`` 0 even when its audio flowed.
 """
 
 from __future__ import annotations
@@ -259,7 +262,7 @@ def call_summaries(events: list[dict], since: float = 0.0) -> dict[str, dict]:
             "id": call_id, "aor": event.get("accountaor"), "direction": event.get("direction"),
             "peer": event.get("peeruri"), "established_at": None, "closed_at": None,
             "close_reason": None, "srtp": None, "tx_packets": 0, "rx_packets": 0,
-            "rx_lost": 0, "rtt_ms": None})
+            "rx_lost": 0, "rtt_ms": None, "rtcp_reports": 0})
         kind = event.get("type")
         if kind == "CALL_ESTABLISHED":
             call["established_at"] = event["ts"]
@@ -270,6 +273,7 @@ def call_summaries(events: list[dict], since: float = 0.0) -> dict[str, dict]:
             call["srtp"] = (event.get("param") or "").split(",")[-1] or None
         elif kind == "CALL_RTCP" and "rtcp_stats" in event:
             stats = event["rtcp_stats"]
+            call["rtcp_reports"] += 1
             # Counters only grow; a report without a sender part reads 0:
             # keep the highest value seen.
             call["tx_packets"] = max(call["tx_packets"], stats.get("tx", {}).get("sent", 0))

@@ -66,17 +66,27 @@ def test_the_softphone_registers_and_answers_a_call_from_the_oac_queue(host):
     state = softphone("registered --count 1 --timeout 60", check=False)
     assert state.get("ok"), state
     pbx = machine("tt-pbx")
+    login = softphone("now")["now"]
     softphone(f"dial --from sip:{WORKER}@{DOMAIN} 'sip:*61@{DOMAIN}'")
     assert wait_for(lambda: f"PJSIP/{WORKER}" in pbx.check_output("asterisk -rx 'queue show oac'"),
                     timeout=20), pbx.check_output("asterisk -rx 'queue show oac'")
+    # The login call lasts until its prompt ends, and she is busy meanwhile: a caller
+    # arriving then first hears the queue's position announcement (about 7 s) and her
+    # part of the 10 s call is too short for an RTCP report, which her counters need.
+    closed = softphone(f"wait --type CALL_CLOSED --since {login} --timeout 20", check=False)
+    assert closed.get("ok"), closed
     since = softphone("now")["now"]
-    time.sleep(1)
     rc, result = carrier_call(QUEUE_NUMBER, duration=10)
     assert rc == 0 and result["summary"]["answered"] == 1, result
+    # Her call ends just after the carrier's: read the counters once it has.
+    softphone(f"wait --type CALL_CLOSED --since {since} --timeout 15", check=False)
     calls = [c for c in softphone(f"stats --since {since}")["calls"] if c.get("established_at")]
     assert len(calls) == 1, calls
-    assert calls[0]["srtp"], calls[0]
-    assert calls[0]["rx_packets"] > 0 and calls[0]["tx_packets"] > 0, calls[0]
+    call = calls[0]
+    assert call["srtp"], call
+    # The counters are those of the PBX's RTCP reports (the first 5 s into the call).
+    assert call["rtcp_reports"] > 0, f"no RTCP report from the PBX during her call: {call}"
+    assert call["rx_packets"] > 0 and call["tx_packets"] > 0, call
 
 
 def test_the_chat_login_and_a_post_in_the_department_room_reach_a_colleague(host):
