@@ -136,10 +136,10 @@ def tool_lines(text):
     for raw in text.splitlines():
         parts = [part.strip() for part in raw.split("|")]
         if len(parts) == 3:
-            words = parts[2].split()
+            words = parts[2].split()  # URI suite/component [arch] Packages|Sources
             if words[-1:] != ["Packages"]:
                 continue  # a source index (deb-src of a newer suite) builds nothing
-            where = " ".join(word for word in words if "://" not in word)
+            where = " ".join(words[1:])
             lines.add(f"{parts[0]} {parts[1]} {where}")
         elif raw.strip():
             lines.add(" ".join(raw.split()))

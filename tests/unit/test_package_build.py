@@ -79,7 +79,7 @@ def test_a_first_build_gets_the_first_local_version_in_a_folder_named_by_release
 
 def test_the_key_ignores_mirror_addresses_and_source_indexes(cache_module, tmp_path, capsys):
     first = run_main(cache_module, cache_args(tmp_path), capsys)
-    other_mirror = MADISON.replace("http://mirror.invalid/debian", "http://10.0.0.1:3142/debian")
+    other_mirror = MADISON.replace("http://mirror.invalid/debian", "file:/srv/mirror")
     newer_source = MADISON.replace("14.6 |", "14.7 |")
     assert (
         run_main(cache_module, cache_args(tmp_path, tools=other_mirror), capsys)["key"]

@@ -161,13 +161,3 @@ def test_the_build_left_nothing_behind_and_its_result_is_cached():
     assert list(folder.glob("*.buildinfo"))
     assert not repo.package("asterisk-build-deps").is_installed
     assert not repo.file("/var/tmp/teletreball-build").exists
-
-
-@pytest.mark.skipif("MOLECULE_INVENTORY_FILE" not in os.environ, reason="needs Molecule")
-def test_a_cached_version_is_published_without_building_again():
-    from teletreball_testinfra import run_converge
-
-    result, stats = run_converge("--limit", REPO, "--tags", "package_repo")
-    assert stats[REPO]["changed"] == 0
-    assert "Build the binary packages" not in result.stdout
-    assert "Find the controller's cache entry" in result.stdout
