@@ -23,11 +23,11 @@ BASE = "/var/lib/teletreball-repo"
 EPHEMERAL = pathlib.Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent"))
 CACHE = EPHEMERAL / "packages"
 
-testinfra_hosts = ["podman://client"]
+testinfra_hosts = ["podman://pkg-client"]
 
 
 def repo_host():
-    return testinfra.get_host("podman://repo")
+    return testinfra.get_host("podman://pkg-repo")
 
 
 def published(name="ttdemo"):
@@ -102,7 +102,7 @@ def test_a_cached_build_the_hosts_cannot_install_is_discarded_not_served(host):
     # The repository no longer has it: the next run publishes from the cache.
     repo_host().check_output(f"reprepro --basedir {BASE} remove {SUITE} ttdemo")
 
-    result, _ = run_converge("--limit", "repo", check=False)
+    result, _ = run_converge("--limit", "pkg-repo", check=False)
     output = result.stdout + result.stderr
     assert result.returncode != 0, output[-3000:]
     assert "cannot be installed on a plain trixie host" in output, output[-3000:]
@@ -115,7 +115,7 @@ def test_a_cached_build_the_hosts_cannot_install_is_discarded_not_served(host):
 
     # The repository's Release file changed (ttdemo removed): the client's next
     # run refreshes its copy of the repository's lists, nothing else.
-    run_converge("--limit", "client")
+    run_converge("--limit", "pkg-client")
     served = repo_host().check_output(f"sha256sum /srv/teletreball-repo/dists/{SUITE}/InRelease")
     lists = host.check_output(f"sha256sum /var/lib/apt/lists/*_dists_{SUITE}_InRelease")
     assert served.split()[0] == lists.split()[0]
