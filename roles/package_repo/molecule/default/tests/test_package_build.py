@@ -5,7 +5,8 @@ Scenario roles/package_repo/molecule/default: ttdemo build-depends on
 libttdemo-dev, of which the test mirror's backports carry a newer version (2.0)
 than its release (1.0). Built the old way (apt-get -t <release>-backports) the
 binary depends on libttdemo1 (>= 2.0), which no plain host of the release can
-install. These tests fail on that build.
+install. These tests fail on that build. Every test takes ``host`` so that pytest
+keeps the order of this file: the last one discards the cached build.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def test_the_rebuild_installs_on_a_plain_release_host_and_runs_with_the_release_
     assert f"{SUITE}/main" in policy, policy
 
 
-def test_only_the_named_build_tool_came_from_backports():
+def test_only_the_named_build_tool_came_from_backports(host):
     (folder,) = cached_builds()
     (buildinfo,) = folder.glob("ttdemo_*.buildinfo")
     text = buildinfo.read_text()
@@ -69,7 +70,7 @@ def test_only_the_named_build_tool_came_from_backports():
     assert f"local_version: {published()}\n" in complete
 
 
-def test_the_build_left_no_build_dependency_on_the_repository_host():
+def test_the_build_left_no_build_dependency_on_the_repository_host(host):
     repo = repo_host()
     assert not repo.package("ttdemo-build-deps").is_installed
     assert not repo.package("libttdemo-dev").is_installed
