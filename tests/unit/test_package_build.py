@@ -220,6 +220,14 @@ def fixture_release(tmp_path):
     return suite_repo(tmp_path / "mirror", "trixie", debs)
 
 
+@pytest.fixture(name="built")
+def fixture_built(tmp_path):
+    """The folder of the packages a test builds."""
+    folder = tmp_path / "built"
+    folder.mkdir()
+    return folder
+
+
 def check(module, capsys, debs, release, **more):
     tmp = pathlib.Path(release.split("file:", 1)[1].split()[0]).parent
     args = {
@@ -234,10 +242,8 @@ def check(module, capsys, debs, release, **more):
 
 @needs_apt
 def test_packages_built_against_the_release_are_installable(
-    installable_module, tmp_path, capsys, release
+    installable_module, built, capsys, release
 ):
-    built = tmp_path / "built"
-    built.mkdir()
     debs = [
         make_deb(
             built, "ttdemo", "1:2.0-1~tt13+1", "libttdemo1 (>= 1.0), ttdemo-data (= 1:2.0-1~tt13+1)"
@@ -253,10 +259,8 @@ def test_packages_built_against_the_release_are_installable(
 
 @needs_apt
 def test_a_library_newer_than_the_release_is_named_with_its_package(
-    installable_module, tmp_path, capsys, release
+    installable_module, built, capsys, release
 ):
-    built = tmp_path / "built"
-    built.mkdir()
     debs = [
         make_deb(built, "ttdemo", "2.0-1~tt13+1", "libttdemo1 (>= 2.0~bpo13+1)"),
         make_deb(built, "ttdemo-doc", "2.0-1~tt13+1", "ttbase"),
@@ -266,7 +270,7 @@ def test_a_library_newer_than_the_release_is_named_with_its_package(
     assert [p["package"] for p in result["problems"]] == ["ttdemo"]
     assert "ttdemo : Depends: libttdemo1 (>= 2.0~bpo13+1)" in result["problems"][0]["unmet"][0]
     assert "ttdemo 2.0-1~tt13+1" in result["msg"] and "libttdemo1 (>= 2.0~bpo13+1)" in result["msg"]
-    assert not list(tmp_path.glob("teletreball-installable.*"))  # its apt root is removed
+    assert not list(built.parent.glob("teletreball-installable.*"))  # its apt root is removed
 
     quiet = check(installable_module, capsys, debs, release, fail=False)
     assert (
@@ -277,9 +281,7 @@ def test_a_library_newer_than_the_release_is_named_with_its_package(
 
 
 @needs_apt
-def test_a_package_missing_from_the_set_is_unmet(installable_module, tmp_path, capsys, release):
-    built = tmp_path / "built"
-    built.mkdir()
+def test_a_package_missing_from_the_set_is_unmet(installable_module, built, capsys, release):
     debs = [make_deb(built, "ttdemo", "2.0-1~tt13+1", "ttdemo-modules (= 2.0-1~tt13+1)")]
     result = check(installable_module, capsys, debs, release, fail=False)
     assert not result["installable"] and "ttdemo-modules" in result["problems"][0]["unmet"][0]
