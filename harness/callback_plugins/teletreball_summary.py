@@ -21,9 +21,10 @@ type: aggregate
 short_description: Writes per-host stats and changed task names as JSON
 description:
   - At the end of a run, writes a JSON file with the stats of every host, the
-    names of the tasks that reported a change on each host, the run's wall time
-    and the wall time spent in each role (tasks outside a role count under the
-    play's name).
+    names of the tasks that reported a change on each host, the number of task
+    results of each host (ok, changed, failed, skipped or unreachable; one per
+    task, whatever its loop), the run's wall time and the wall time spent in
+    each role (tasks outside a role count under the play's name).
 options:
   path:
     description: File to write. Nothing is written when it is empty.
@@ -42,6 +43,7 @@ class CallbackModule(CallbackBase):
     def __init__(self, display=None):
         super().__init__(display=display)
         self._changed_tasks: dict[str, list[str]] = {}
+        self._task_results: dict[str, int] = {}
         self._started = time.monotonic()
         self._section: str | None = None
         self._section_started = self._started
@@ -67,10 +69,24 @@ class CallbackModule(CallbackBase):
     def v2_playbook_on_handler_task_start(self, task):
         self.v2_playbook_on_task_start(task, False)
 
+    def _count(self, result):
+        host = result._host.get_name()
+        self._task_results[host] = self._task_results.get(host, 0) + 1
+
     def v2_runner_on_ok(self, result):
+        self._count(result)
         if result.is_changed():
             host = result._host.get_name()
             self._changed_tasks.setdefault(host, []).append(result._task.get_name())
+
+    def v2_runner_on_failed(self, result, ignore_errors=False):
+        self._count(result)
+
+    def v2_runner_on_skipped(self, result):
+        self._count(result)
+
+    def v2_runner_on_unreachable(self, result):
+        self._count(result)
 
     def v2_playbook_on_stats(self, stats):
         path = self.get_option("path")
@@ -81,6 +97,7 @@ class CallbackModule(CallbackBase):
         for host in sorted(stats.processed):
             summary = stats.summarize(host)
             summary["changed_tasks"] = self._changed_tasks.get(host, [])
+            summary["tasks"] = self._task_results.get(host, 0)
             hosts[host] = summary
         directory = os.path.dirname(os.path.abspath(path))
         with tempfile.NamedTemporaryFile(

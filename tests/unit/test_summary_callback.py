@@ -56,11 +56,13 @@ def test_the_summary_has_changed_tasks_the_wall_time_and_the_time_per_role(tmp_p
     callback.v2_playbook_on_task_start(check, False)
     time.sleep(0.1)
     callback.v2_runner_on_ok(Result("db", check, changed=False))
+    callback.v2_runner_on_skipped(Result("web", check, changed=False))
     callback.v2_playbook_on_stats(Stats())
 
     summary = json.loads(target.read_text(encoding="utf-8"))
     assert summary["hosts"]["web"]["changed_tasks"] == ["Configure"]
     assert summary["hosts"]["db"]["changed_tasks"] == []
+    assert summary["hosts"]["web"]["tasks"] == 2 and summary["hosts"]["db"]["tasks"] == 1
     roles = summary["role_seconds"]
     assert set(roles) == {"web", "play: Web servers"}
     assert 0.15 <= roles["web"] < 1.0 and 0.05 <= roles["play: Web servers"] < 1.0
