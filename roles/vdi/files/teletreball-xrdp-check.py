@@ -1,11 +1,13 @@
 #!/usr/bin/python3
-{{ ansible_managed | comment }}
+# Managed by teletreball (role vdi), installed as
+# /usr/local/sbin/teletreball-xrdp-check: local changes are overwritten.
 """Check an xrdp.ini or sesman.ini before it replaces the running one.
 
 Usage: teletreball-xrdp-check xrdp|sesman FILE. Exit 0 when the file is sound,
-1 with the reasons otherwise. xrdp has no checker of its own: this one refuses
-what would make xrdp fail at start or serve without TLS.
+1 with the reasons otherwise, 2 on a wrong command line. xrdp has no checker of
+its own: this one refuses what would make xrdp fail at start or serve without TLS.
 """
+import argparse
 import configparser
 import grp
 import subprocess
@@ -19,7 +21,9 @@ REQUIRED = {
 
 
 def public_key(args):
-    run = subprocess.run(args, capture_output=True, text=True, check=False)
+    """The public key openssl prints for args, or None when it fails."""
+    # A fixed program (openssl) with its arguments as a list (no shell).
+    run = subprocess.run(args, capture_output=True, text=True, check=False)  # noqa: S603
     return run.stdout if run.returncode == 0 else None
 
 
@@ -63,7 +67,8 @@ def check(kind, path):
         glob = parser["Globals"]
         if glob["security_layer"] != "tls":
             problems.append("security_layer must be tls")
-        if any(p.strip() in ("SSLv3", "TLSv1", "TLSv1.1") for p in glob["ssl_protocols"].split(",")):
+        offered = [p.strip() for p in glob["ssl_protocols"].split(",")]
+        if any(p in ("SSLv3", "TLSv1", "TLSv1.1") for p in offered):
             problems.append("ssl_protocols must not offer SSLv3, TLSv1 or TLSv1.1")
         cert = public_key(["openssl", "x509", "-noout", "-pubkey", "-in", glob["certificate"]])
         key = public_key(["openssl", "pkey", "-pubout", "-in", glob["key_file"]])
@@ -84,13 +89,20 @@ def check(kind, path):
     return problems
 
 
-def main():
-    if len(sys.argv) != 3 or sys.argv[1] not in REQUIRED:
-        print("usage: teletreball-xrdp-check xrdp|sesman FILE", file=sys.stderr)
-        return 2
-    problems = check(sys.argv[1], sys.argv[2])
+def arguments(argv):
+    parser = argparse.ArgumentParser(
+        prog="teletreball-xrdp-check",
+        description="Check an xrdp.ini or sesman.ini before it replaces the running one.")
+    parser.add_argument("kind", choices=sorted(REQUIRED), help="which file FILE is")
+    parser.add_argument("file", help="the candidate file")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = arguments(argv)
+    problems = check(args.kind, args.file)
     for problem in problems:
-        print(f"{sys.argv[2]}: {problem}", file=sys.stderr)
+        print(f"{args.file}: {problem}", file=sys.stderr)
     return 1 if problems else 0
 
 

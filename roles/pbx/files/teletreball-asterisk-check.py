@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-{{ ansible_managed | comment }}
+# Managed by teletreball (role pbx), installed as
+# /usr/local/sbin/teletreball-asterisk-check: local changes are overwritten.
 """Check an Asterisk configuration file before it replaces the running one.
 
 Asterisk has no offline configuration checker; a file it cannot parse is
@@ -10,15 +11,18 @@ without a known type, duplicate object names of one type and references to
 auths or AORs that are not defined (in the file or its includes); in
 extensions.conf, unbalanced brackets and priorities out of order.
 
-Usage: teletreball-asterisk-check KIND FILE   (KIND: generic, pjsip, extensions)
-Exit status 0 when the file is good; 1 with one line per problem otherwise.
+Usage: teletreball-asterisk-check --config-dir DIR KIND FILE   (KIND: generic, pjsip, extensions)
+DIR is Asterisk's configuration folder (/etc/asterisk), where relative
+#include targets are looked up.
+Exit status 0 when the file is good; 1 with one line per problem otherwise;
+2 on a wrong command line.
 """
+import argparse
 import os
 import re
 import sys
 
-CONFIG_DIR = "{{ _pbx_config_dir }}"
-{% raw %}
+KINDS = ("generic", "pjsip", "extensions")
 SECTION = re.compile(r"^\[([^\]\s]+)\](\((!|[^)]*)\))?$")
 OPTION = re.compile(r"^([A-Za-z0-9_.\-/]+)\s*(=>|=)\s*(.*)$")
 INCLUDE = re.compile(r'^#include\s+"?([^"]+)"?$')
@@ -39,8 +43,10 @@ def strip_comment(line):
     return "".join(out).strip()
 
 
-def parse(path, problems, seen=None):
-    """Return [(section, template_marker, [(key, value, where)])]."""
+def parse(path, problems, config_dir, seen=None):
+    """Return [(section, template_marker, [(key, value, where)])].
+
+    Relative #include targets are looked up in config_dir."""
     seen = seen or set()
     real = os.path.realpath(path)
     if real in seen:
@@ -66,11 +72,11 @@ def parse(path, problems, seen=None):
         if match:
             target = match.group(1)
             if not os.path.isabs(target):
-                target = os.path.join(CONFIG_DIR, target)
+                target = os.path.join(config_dir, target)
             if not os.path.exists(target):
                 problems.append(f"{where}: included file {target} does not exist")
                 continue
-            sections.extend(parse(target, problems, seen))
+            sections.extend(parse(target, problems, config_dir, seen))
             continue
         match = SECTION.match(line)
         if match:
@@ -148,15 +154,24 @@ def check_extensions(sections, problems):
                     problems.append(f"{where}: priority '{prio}' of {ext}")
 
 
-def main(argv):
-    if len(argv) != 3 or argv[1] not in ("generic", "pjsip", "extensions"):
-        print(__doc__.strip().splitlines()[-2], file=sys.stderr)
-        return 2
+def arguments(argv):
+    parser = argparse.ArgumentParser(
+        prog="teletreball-asterisk-check",
+        description="Check an Asterisk configuration file before it replaces the running one.")
+    parser.add_argument("--config-dir", required=True,
+                        help="Asterisk's configuration folder, for relative #include targets")
+    parser.add_argument("kind", choices=KINDS, help="the checks to run on top of the syntax")
+    parser.add_argument("file", help="the candidate file")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = arguments(argv)
     problems = []
-    sections = parse(argv[2], problems)
-    if argv[1] == "pjsip":
+    sections = parse(args.file, problems, args.config_dir)
+    if args.kind == "pjsip":
         check_pjsip(sections, problems)
-    elif argv[1] == "extensions":
+    elif args.kind == "extensions":
         check_extensions(sections, problems)
     for problem in problems:
         print(problem, file=sys.stderr)
@@ -164,5 +179,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
-{% endraw %}
+    sys.exit(main())
