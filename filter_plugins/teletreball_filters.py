@@ -216,6 +216,63 @@ def chat_rooms(rooms, people, domain, admins_group):
             "affiliations": affiliations,
         })
     return out
+
+
+def _person_secret(secrets, username, name):
+    """The secret ``people/<username>/<name>``, or '' when there is none yet."""
+    return (secrets or {}).get(f"people/{username}/{name}", "")
+
+
+def vdi_accounts(people, secrets):
+    """The desktop accounts of ``people`` for the module teletreball_desktop_accounts.
+
+    Returns [{username, comment, password}] in the order of ``people``: the comment
+    is the person's name ('' without one), the password the secret
+    ``people/<username>/desktop-password`` ('' when it is missing, which the
+    preflight reports).
+    """
+    return [
+        {
+            "username": person["username"],
+            "comment": person.get("name", ""),
+            "password": _person_secret(secrets, person["username"], "desktop-password"),
+        }
+        for person in people or []
+    ]
+
+
+def vdi_oath_users(people, secrets):
+    """The second-factor users of ``people`` for the module teletreball_oath_users.
+
+    Returns [{username, secret}] in the order of ``people``, the secret being
+    ``people/<username>/desktop-totp`` ('' when it is missing, which the
+    preflight reports).
+    """
+    return [
+        {
+            "username": person["username"],
+            "secret": _person_secret(secrets, person["username"], "desktop-totp"),
+        }
+        for person in people or []
+    ]
+
+
+def chat_accounts(people, secrets, domain):
+    """The chat accounts of ``people`` on ``domain`` for the module teletreball_prosody.
+
+    Returns [{host, username, password}] in the order of ``people``, the password
+    being ``people/<username>/chat-password`` ('' when it is missing).
+    """
+    return [
+        {
+            "host": domain,
+            "username": person["username"],
+            "password": _person_secret(secrets, person["username"], "chat-password"),
+        }
+        for person in people or []
+    ]
+
+
 def _ip_network(text):
     """One address or CIDR network as a netaddr.IPNetwork; ValueError with the reason."""
     if not isinstance(text, str) or not text.strip():
@@ -300,6 +357,9 @@ class FilterModule:
             "teletreball_totp_uri": totp_uri,
             "teletreball_pbx_schedule_errors": pbx_schedule_errors,
             "teletreball_chat_rooms": chat_rooms,
+            "teletreball_chat_accounts": chat_accounts,
+            "teletreball_vdi_accounts": vdi_accounts,
+            "teletreball_vdi_oath_users": vdi_oath_users,
             "teletreball_ip_ranges": ip_ranges,
             "teletreball_ip_range_errors": ip_range_errors,
             "teletreball_debs_to_publish": debs_to_publish,
