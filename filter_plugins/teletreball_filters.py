@@ -273,6 +273,57 @@ def chat_accounts(people, secrets, domain):
     ]
 
 
+def pbx_person_levels(people, permissions, levels):
+    """Each person's outbound calling level: the widest that one of their groups has.
+
+    ``permissions`` maps a group to a level, ``levels`` lists the levels from the
+    narrowest to the widest; a group without a permission, and a person without
+    groups, get the narrowest. Returns {username: level} in the order of ``people``.
+    """
+    levels = list(levels or [])
+    if not levels:
+        raise AnsibleFilterError("teletreball_pbx_person_levels: the list of levels is empty")
+    permissions = permissions or {}
+    out = {}
+    for person in people or []:
+        widest = 0
+        for group in person.get("groups") or []:
+            level = permissions.get(group, levels[0])
+            if level not in levels:
+                raise AnsibleFilterError(
+                    f"teletreball_pbx_person_levels: group {group} has the level {level!r}, "
+                    f"not one of {', '.join(levels)}")
+            widest = max(widest, levels.index(level))
+        out[person["username"]] = levels[widest]
+    return out
+
+
+def pbx_prompt_manifest(names, languages, prompts):
+    """What the prompt renderer speaks: every prompt of ``names`` in every language.
+
+    ``languages`` are pbx_ivr_languages ({key, language, voice}; the voice is the
+    language when not given), ``prompts`` is pbx_prompts ({name: {language: text}}).
+    Returns [{file: <name>-<language>, voice, text}], prompt by prompt, each in the
+    order of ``languages``.
+    """
+    out = []
+    for name in names or []:
+        for entry in languages or []:
+            language = entry["language"]
+            try:
+                text = prompts[name][language]
+            except (KeyError, TypeError) as exc:
+                raise AnsibleFilterError(
+                    f"teletreball_pbx_prompt_manifest: pbx_prompts has no text for "
+                    f"{name} in {language}") from exc
+            out.append({
+                "file": f"{name}-{language}",
+                "voice": entry.get("voice", language),
+                "text": text,
+            })
+    return out
+
+
 def _ip_network(text):
     """One address or CIDR network as a netaddr.IPNetwork; ValueError with the reason."""
     if not isinstance(text, str) or not text.strip():
@@ -360,6 +411,8 @@ class FilterModule:
             "teletreball_chat_accounts": chat_accounts,
             "teletreball_vdi_accounts": vdi_accounts,
             "teletreball_vdi_oath_users": vdi_oath_users,
+            "teletreball_pbx_person_levels": pbx_person_levels,
+            "teletreball_pbx_prompt_manifest": pbx_prompt_manifest,
             "teletreball_ip_ranges": ip_ranges,
             "teletreball_ip_range_errors": ip_range_errors,
             "teletreball_debs_to_publish": debs_to_publish,

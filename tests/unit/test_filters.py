@@ -212,6 +212,74 @@ def test_chat_accounts_on_the_domain_with_the_chat_password():
         {"host": "chat.test", "username": "nova", "password": ""}]
 
 
+# ---------- the PBX (vars/ of pbx) ----------
+
+LEVELS = ["internal", "national", "mobile", "international"]
+PERMISSIONS = {"oac_agents": "national", "govern": "international", "mobil": "mobile"}
+
+
+def test_pbx_person_levels_take_the_widest_group():
+    people = [
+        {"username": "anna", "groups": ["oac_agents", "govern"]},
+        {"username": "marta", "groups": ["mobil", "oac_agents"]},
+        {"username": "pau", "groups": ["oac_agents"]},
+    ]
+    out = filters.pbx_person_levels(people, PERMISSIONS, LEVELS)
+    assert out == {"anna": "international", "marta": "mobile", "pau": "national"}
+    assert list(out) == ["anna", "marta", "pau"]
+
+
+def test_pbx_person_levels_default_to_the_narrowest():
+    people = [
+        {"username": "nogroups", "groups": []},
+        {"username": "nokey"},
+        {"username": "unmapped", "groups": ["culture"]},
+        {"username": "internal", "groups": ["culture", "desk"]},
+    ]
+    assert filters.pbx_person_levels(people, {"desk": "internal"}, LEVELS) == {
+        "nogroups": "internal", "nokey": "internal", "unmapped": "internal",
+        "internal": "internal"}
+    assert filters.pbx_person_levels([], PERMISSIONS, LEVELS) == {}
+    assert filters.pbx_person_levels([{"username": "a", "groups": ["govern"]}], {}, LEVELS) == {
+        "a": "internal"}
+
+
+def test_pbx_person_levels_refuse_an_unknown_level():
+    with pytest.raises(AnsibleFilterError, match="group govern has the level 'world'"):
+        filters.pbx_person_levels([{"username": "a", "groups": ["govern"]}],
+                                  {"govern": "world"}, LEVELS)
+    with pytest.raises(AnsibleFilterError, match="the list of levels is empty"):
+        filters.pbx_person_levels([{"username": "a", "groups": []}], {}, [])
+
+
+def test_pbx_prompt_manifest_every_prompt_in_every_language():
+    languages = [{"key": "1", "language": "ca", "voice": "ca"},
+                 {"key": "2", "language": "es"},
+                 {"key": "3", "language": "en", "voice": "en-gb"}]
+    prompts = {"welcome": {"ca": "Benvinguts", "es": "Bienvenidos", "en": "Welcome"},
+               "closed": {"ca": "Tancat", "es": "Cerrado", "en": "Closed", "fr": "Fermé"}}
+    out = filters.pbx_prompt_manifest(["welcome", "closed"], languages, prompts)
+    assert out == [
+        {"file": "welcome-ca", "voice": "ca", "text": "Benvinguts"},
+        {"file": "welcome-es", "voice": "es", "text": "Bienvenidos"},
+        {"file": "welcome-en", "voice": "en-gb", "text": "Welcome"},
+        {"file": "closed-ca", "voice": "ca", "text": "Tancat"},
+        {"file": "closed-es", "voice": "es", "text": "Cerrado"},
+        {"file": "closed-en", "voice": "en-gb", "text": "Closed"},
+    ]
+    assert list(out[0]) == ["file", "voice", "text"]
+
+
+def test_pbx_prompt_manifest_edges():
+    prompts = {"welcome": {"ca": "Benvinguts"}}
+    assert filters.pbx_prompt_manifest([], [{"key": "1", "language": "ca"}], prompts) == []
+    assert filters.pbx_prompt_manifest(["welcome"], [], prompts) == []
+    with pytest.raises(AnsibleFilterError, match="no text for welcome in es"):
+        filters.pbx_prompt_manifest(["welcome"], [{"key": "2", "language": "es"}], prompts)
+    with pytest.raises(AnsibleFilterError, match="no text for queue in ca"):
+        filters.pbx_prompt_manifest(["queue"], [{"key": "1", "language": "ca"}], prompts)
+
+
 def test_every_filter_the_roles_use_is_registered():
     used = set()
     for folder in ("roles", "playbooks", "molecule"):
@@ -219,7 +287,8 @@ def test_every_filter_the_roles_use_is_registered():
             if path.suffix in (".yml", ".j2"):
                 used.update(re.findall(r"\|\s*(teletreball_[a-z0-9_]+)", path.read_text()))
     assert {"teletreball_vdi_accounts", "teletreball_vdi_oath_users",
-            "teletreball_chat_accounts"} <= used
+            "teletreball_chat_accounts", "teletreball_pbx_person_levels",
+            "teletreball_pbx_prompt_manifest"} <= used
     assert used - set(filters.FilterModule().filters()) == set()
 
 
