@@ -216,6 +216,114 @@ def chat_rooms(rooms, people, domain, admins_group):
             "affiliations": affiliations,
         })
     return out
+
+
+def _person_secret(secrets, username, name):
+    """The secret ``people/<username>/<name>``, or '' when there is none yet."""
+    return (secrets or {}).get(f"people/{username}/{name}", "")
+
+
+def vdi_accounts(people, secrets):
+    """The desktop accounts of ``people`` for the module teletreball_desktop_accounts.
+
+    Returns [{username, comment, password}] in the order of ``people``: the comment
+    is the person's name ('' without one), the password the secret
+    ``people/<username>/desktop-password`` ('' when it is missing, which the
+    preflight reports).
+    """
+    return [
+        {
+            "username": person["username"],
+            "comment": person.get("name", ""),
+            "password": _person_secret(secrets, person["username"], "desktop-password"),
+        }
+        for person in people or []
+    ]
+
+
+def vdi_oath_users(people, secrets):
+    """The second-factor users of ``people`` for the module teletreball_oath_users.
+
+    Returns [{username, secret}] in the order of ``people``, the secret being
+    ``people/<username>/desktop-totp`` ('' when it is missing, which the
+    preflight reports).
+    """
+    return [
+        {
+            "username": person["username"],
+            "secret": _person_secret(secrets, person["username"], "desktop-totp"),
+        }
+        for person in people or []
+    ]
+
+
+def chat_accounts(people, secrets, domain):
+    """The chat accounts of ``people`` on ``domain`` for the module teletreball_prosody.
+
+    Returns [{host, username, password}] in the order of ``people``, the password
+    being ``people/<username>/chat-password`` ('' when it is missing).
+    """
+    return [
+        {
+            "host": domain,
+            "username": person["username"],
+            "password": _person_secret(secrets, person["username"], "chat-password"),
+        }
+        for person in people or []
+    ]
+
+
+def pbx_person_levels(people, permissions, levels):
+    """Each person's outbound calling level: the widest that one of their groups has.
+
+    ``permissions`` maps a group to a level, ``levels`` lists the levels from the
+    narrowest to the widest; a group without a permission, and a person without
+    groups, get the narrowest. Returns {username: level} in the order of ``people``.
+    """
+    levels = list(levels or [])
+    if not levels:
+        raise AnsibleFilterError("teletreball_pbx_person_levels: the list of levels is empty")
+    permissions = permissions or {}
+    out = {}
+    for person in people or []:
+        widest = 0
+        for group in person.get("groups") or []:
+            level = permissions.get(group, levels[0])
+            if level not in levels:
+                raise AnsibleFilterError(
+                    f"teletreball_pbx_person_levels: group {group} has the level {level!r}, "
+                    f"not one of {', '.join(levels)}")
+            widest = max(widest, levels.index(level))
+        out[person["username"]] = levels[widest]
+    return out
+
+
+def pbx_prompt_manifest(names, languages, prompts):
+    """What the prompt renderer speaks: every prompt of ``names`` in every language.
+
+    ``languages`` are pbx_ivr_languages ({key, language, voice}; the voice is the
+    language when not given), ``prompts`` is pbx_prompts ({name: {language: text}}).
+    Returns [{file: <name>-<language>, voice, text}], prompt by prompt, each in the
+    order of ``languages``.
+    """
+    out = []
+    for name in names or []:
+        for entry in languages or []:
+            language = entry["language"]
+            try:
+                text = prompts[name][language]
+            except (KeyError, TypeError) as exc:
+                raise AnsibleFilterError(
+                    f"teletreball_pbx_prompt_manifest: pbx_prompts has no text for "
+                    f"{name} in {language}") from exc
+            out.append({
+                "file": f"{name}-{language}",
+                "voice": entry.get("voice", language),
+                "text": text,
+            })
+    return out
+
+
 def _ip_network(text):
     """One address or CIDR network as a netaddr.IPNetwork; ValueError with the reason."""
     if not isinstance(text, str) or not text.strip():
@@ -300,6 +408,11 @@ class FilterModule:
             "teletreball_totp_uri": totp_uri,
             "teletreball_pbx_schedule_errors": pbx_schedule_errors,
             "teletreball_chat_rooms": chat_rooms,
+            "teletreball_chat_accounts": chat_accounts,
+            "teletreball_vdi_accounts": vdi_accounts,
+            "teletreball_vdi_oath_users": vdi_oath_users,
+            "teletreball_pbx_person_levels": pbx_person_levels,
+            "teletreball_pbx_prompt_manifest": pbx_prompt_manifest,
             "teletreball_ip_ranges": ip_ranges,
             "teletreball_ip_range_errors": ip_range_errors,
             "teletreball_debs_to_publish": debs_to_publish,

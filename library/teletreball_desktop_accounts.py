@@ -149,9 +149,9 @@ import shlex
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.teletreball_directory import USERNAME_RE
 from ansible.module_utils.teletreball_files import atomic_write, private_makedirs
 
-NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 GROUP_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 SHADOW = "/etc/shadow"
@@ -215,7 +215,7 @@ def check_params(params):
     seen = set()
     for user in params["users"]:
         name = user["username"]
-        if not NAME_RE.fullmatch(name):
+        if not USERNAME_RE.fullmatch(name):
             return f"'{name}' is not a valid username."
         if name in seen:
             return f"users lists '{name}' more than once."
@@ -468,7 +468,7 @@ def read_state(path):
         raise PlanError(f"Cannot read the state file {path}: {exc}") from exc
     accounts = state.get("accounts") if isinstance(state, dict) else None
     if not isinstance(accounts, dict) or not all(
-        NAME_RE.fullmatch(name) and isinstance(entry, dict) and entry.get("status") in STATUSES
+        USERNAME_RE.fullmatch(name) and isinstance(entry, dict) and entry.get("status") in STATUSES
         for name, entry in accounts.items()
     ):
         raise PlanError(f"The state file {path} is not a record of desktop accounts.")

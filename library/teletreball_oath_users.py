@@ -112,9 +112,9 @@ import stat
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.teletreball_directory import USERNAME_RE
 from ansible.module_utils.teletreball_files import atomic_write, private_makedirs
 
-NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 SECRET_RE = re.compile(r"^[0-9a-f]{32,128}$")
 PIN = "+"
 LOCK_TIMEOUT = 30  # seconds; pam_oath holds the lock only while it rewrites the file
@@ -135,7 +135,7 @@ def check_params(params):
     seen = set()
     for user in params["users"]:
         name = user["username"]
-        if not NAME_RE.fullmatch(name):
+        if not USERNAME_RE.fullmatch(name):
             return f"'{name}' is not a valid username."
         if name in seen:
             return f"users lists '{name}' more than once."

@@ -153,6 +153,7 @@ import secrets
 import shutil
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.teletreball_directory import USERNAME_RE
 from ansible.module_utils.teletreball_files import (
     append_audit,
     atomic_write,
@@ -168,7 +169,6 @@ try:
 except ImportError:  # pragma: no cover
     HAS_CRYPTOGRAPHY = False
 
-NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 DEVICE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,23}$")
 SUFFIXES = (".conf", ".png", ".key", ".pub", ".psk")
 PRIVATE_KEY_PLACEHOLDER = "<the private key made on this device>"
@@ -262,7 +262,8 @@ def check_params(module):
         module.fail_json(msg="gateway_public_key is not a WireGuard key (base64 of 32 bytes).")
     for device in params["devices"]:
         name = f"{device['username']}/{device['device']}"
-        if not NAME_RE.fullmatch(device["username"]) or not DEVICE_RE.fullmatch(device["device"]):
+        if not (USERNAME_RE.fullmatch(device["username"])
+                and DEVICE_RE.fullmatch(device["device"])):
             module.fail_json(msg=f"'{name}' is not a valid username/device.")
         if params["key_mode"] == "supplied" and not is_wg_key(
             params["supplied_public_keys"].get(name)

@@ -93,6 +93,7 @@ import os
 import re
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.teletreball_directory import USERNAME_RE
 from ansible.module_utils.teletreball_files import (
     append_audit,
     atomic_write,
@@ -100,7 +101,6 @@ from ansible.module_utils.teletreball_files import (
     qr_png,
 )
 
-NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 FILE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -130,7 +130,7 @@ def main():
         module.fail_json(msg=f"directory must be an absolute path, not {base}.")
     qr_codes = module.params["qr_codes"]
     for username in list(packs) + list(qr_codes) + archive:
-        if not NAME_RE.fullmatch(username):
+        if not USERNAME_RE.fullmatch(username):
             module.fail_json(msg=f"'{username}' is not a valid username.")
     both = sorted((set(packs) | set(qr_codes)) & set(archive))
     if both:
@@ -142,7 +142,7 @@ def main():
         archive = sorted(set(archive) | {
             name for name in os.listdir(people)
             if os.path.isdir(os.path.join(people, name)) and name not in keep
-            and NAME_RE.fullmatch(name)
+            and USERNAME_RE.fullmatch(name)
         })
     written, archived, before, after = [], [], [], []
 

@@ -30,6 +30,7 @@ PERSON_FIELDS = {
     "username", "name", "email", "department", "groups", "extension", "mobile",
     "vpn_devices", "desktop", "desktop_host", "follow_me", "state",
 }
+# The one username rule: the modules that take usernames import it from here.
 USERNAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 # Names that already belong to Debian system accounts or our own service users.
 RESERVED_USERNAMES = frozenset({

@@ -154,6 +154,144 @@ def test_chat_rooms_members_from_groups_and_departments_admins_everywhere():
     assert out[1]["title"] == "oac"
     assert out[1]["affiliations"] == {"anna@d.test": "member", "it@d.test": "admin"}
     assert out[2]["affiliations"] == {}, "an absent room gets no affiliations"
+
+
+# ---------- the accounts of the service roles (vars/ of vdi and conference) ----------
+
+SECRETS = {
+    "people/anna/desktop-password": "123456",
+    "people/anna/desktop-totp": "00112233445566778899aabbccddeeff",
+    "people/anna/chat-password": "True",
+    "people/pau/desktop-password": "pw of pau",
+}
+PEOPLE = [
+    {"username": "anna", "name": "Anna Puig", "groups": ["govern"]},
+    {"username": "pau", "name": "Pau O'Neill", "groups": []},
+]
+
+
+def test_vdi_accounts_in_order_with_name_and_password():
+    assert filters.vdi_accounts(PEOPLE, SECRETS) == [
+        {"username": "anna", "comment": "Anna Puig", "password": "123456"},
+        {"username": "pau", "comment": "Pau O'Neill", "password": "pw of pau"},
+    ]
+    # The keys in the order the module's documentation gives them; a password
+    # of digits stays text.
+    first = filters.vdi_accounts(PEOPLE, SECRETS)[0]
+    assert list(first) == ["username", "comment", "password"]
+    assert isinstance(first["password"], str)
+
+
+def test_vdi_accounts_without_name_or_secret_are_empty_texts():
+    assert filters.vdi_accounts([{"username": "nova"}], SECRETS) == [
+        {"username": "nova", "comment": "", "password": ""}]
+    assert filters.vdi_accounts(PEOPLE, {})[1]["password"] == ""
+    assert filters.vdi_accounts(PEOPLE, None)[0]["password"] == ""
+    assert filters.vdi_accounts([], SECRETS) == []
+
+
+def test_vdi_oath_users_take_the_totp_secret():
+    assert filters.vdi_oath_users(PEOPLE, SECRETS) == [
+        {"username": "anna", "secret": "00112233445566778899aabbccddeeff"},
+        {"username": "pau", "secret": ""},
+    ]
+    assert filters.vdi_oath_users([], SECRETS) == []
+    assert filters.vdi_oath_users(PEOPLE, None) == [
+        {"username": "anna", "secret": ""}, {"username": "pau", "secret": ""}]
+
+
+def test_chat_accounts_on_the_domain_with_the_chat_password():
+    out = filters.chat_accounts(PEOPLE, SECRETS, "chat.test")
+    assert out == [
+        {"host": "chat.test", "username": "anna", "password": "True"},
+        {"host": "chat.test", "username": "pau", "password": ""},
+    ]
+    assert list(out[0]) == ["host", "username", "password"]
+    assert filters.chat_accounts([], SECRETS, "chat.test") == []
+    assert filters.chat_accounts([{"username": "nova"}], {}, "chat.test") == [
+        {"host": "chat.test", "username": "nova", "password": ""}]
+
+
+# ---------- the PBX (vars/ of pbx) ----------
+
+LEVELS = ["internal", "national", "mobile", "international"]
+PERMISSIONS = {"oac_agents": "national", "govern": "international", "mobil": "mobile"}
+
+
+def test_pbx_person_levels_take_the_widest_group():
+    people = [
+        {"username": "anna", "groups": ["oac_agents", "govern"]},
+        {"username": "marta", "groups": ["mobil", "oac_agents"]},
+        {"username": "pau", "groups": ["oac_agents"]},
+    ]
+    out = filters.pbx_person_levels(people, PERMISSIONS, LEVELS)
+    assert out == {"anna": "international", "marta": "mobile", "pau": "national"}
+    assert list(out) == ["anna", "marta", "pau"]
+
+
+def test_pbx_person_levels_default_to_the_narrowest():
+    people = [
+        {"username": "nogroups", "groups": []},
+        {"username": "nokey"},
+        {"username": "unmapped", "groups": ["culture"]},
+        {"username": "internal", "groups": ["culture", "desk"]},
+    ]
+    assert filters.pbx_person_levels(people, {"desk": "internal"}, LEVELS) == {
+        "nogroups": "internal", "nokey": "internal", "unmapped": "internal",
+        "internal": "internal"}
+    assert filters.pbx_person_levels([], PERMISSIONS, LEVELS) == {}
+    assert filters.pbx_person_levels([{"username": "a", "groups": ["govern"]}], {}, LEVELS) == {
+        "a": "internal"}
+
+
+def test_pbx_person_levels_refuse_an_unknown_level():
+    with pytest.raises(AnsibleFilterError, match="group govern has the level 'world'"):
+        filters.pbx_person_levels([{"username": "a", "groups": ["govern"]}],
+                                  {"govern": "world"}, LEVELS)
+    with pytest.raises(AnsibleFilterError, match="the list of levels is empty"):
+        filters.pbx_person_levels([{"username": "a", "groups": []}], {}, [])
+
+
+def test_pbx_prompt_manifest_every_prompt_in_every_language():
+    languages = [{"key": "1", "language": "ca", "voice": "ca"},
+                 {"key": "2", "language": "es"},
+                 {"key": "3", "language": "en", "voice": "en-gb"}]
+    prompts = {"welcome": {"ca": "Benvinguts", "es": "Bienvenidos", "en": "Welcome"},
+               "closed": {"ca": "Tancat", "es": "Cerrado", "en": "Closed", "fr": "Fermé"}}
+    out = filters.pbx_prompt_manifest(["welcome", "closed"], languages, prompts)
+    assert out == [
+        {"file": "welcome-ca", "voice": "ca", "text": "Benvinguts"},
+        {"file": "welcome-es", "voice": "es", "text": "Bienvenidos"},
+        {"file": "welcome-en", "voice": "en-gb", "text": "Welcome"},
+        {"file": "closed-ca", "voice": "ca", "text": "Tancat"},
+        {"file": "closed-es", "voice": "es", "text": "Cerrado"},
+        {"file": "closed-en", "voice": "en-gb", "text": "Closed"},
+    ]
+    assert list(out[0]) == ["file", "voice", "text"]
+
+
+def test_pbx_prompt_manifest_edges():
+    prompts = {"welcome": {"ca": "Benvinguts"}}
+    assert filters.pbx_prompt_manifest([], [{"key": "1", "language": "ca"}], prompts) == []
+    assert filters.pbx_prompt_manifest(["welcome"], [], prompts) == []
+    with pytest.raises(AnsibleFilterError, match="no text for welcome in es"):
+        filters.pbx_prompt_manifest(["welcome"], [{"key": "2", "language": "es"}], prompts)
+    with pytest.raises(AnsibleFilterError, match="no text for queue in ca"):
+        filters.pbx_prompt_manifest(["queue"], [{"key": "1", "language": "ca"}], prompts)
+
+
+def test_every_filter_the_roles_use_is_registered():
+    used = set()
+    for folder in ("roles", "playbooks", "molecule"):
+        for path in (REPO / folder).rglob("*"):
+            if path.suffix in (".yml", ".j2"):
+                used.update(re.findall(r"\|\s*(teletreball_[a-z0-9_]+)", path.read_text()))
+    assert {"teletreball_vdi_accounts", "teletreball_vdi_oath_users",
+            "teletreball_chat_accounts", "teletreball_pbx_person_levels",
+            "teletreball_pbx_prompt_manifest"} <= used
+    assert used - set(filters.FilterModule().filters()) == set()
+
+
 # ---------- teletreball_ip_ranges: coturn's peer ranges from CIDR ----------
 
 def test_ip_ranges_turn_cidr_into_first_last():

@@ -27,8 +27,8 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "module_utils"))
 
 # The modules import our module_utils as Ansible would ship them.
-sys.modules["ansible.module_utils.teletreball_files"] = importlib.import_module(
-    "teletreball_files")
+for _name in ("teletreball_directory", "teletreball_files"):
+    sys.modules[f"ansible.module_utils.{_name}"] = importlib.import_module(_name)
 
 KEY_A = "7ac5a09f9acb7c0da14e787928f38a960c33998d"
 KEY_B = "00112233445566778899aabbccddeeff"
