@@ -66,7 +66,9 @@ class Bench:
         """Run a playbook; return its summary with `wall` (seconds, measured here)."""
         summary = self.workdir / f"{name}.json"
         log = self.workdir / f"{name}.log"
-        env = dict(self.env, ANSIBLE_CALLBACKS_ENABLED="teletreball_summary",
+        env = dict(self.env,
+                   ANSIBLE_CALLBACKS_ENABLED="teletreball_summary,ansible.posix.profile_tasks",
+                   PROFILE_TASKS_TASK_OUTPUT_LIMIT="40",
                    TT_RUN_SUMMARY=str(summary))
         command = ["ansible-playbook"]
         for inventory in inventories:
