@@ -89,6 +89,8 @@ archived:
 """
 
 import datetime
+import hashlib
+import json
 import os
 import re
 
@@ -167,6 +169,16 @@ def main():
                 module.fail_json(msg=f"packs.{username}.{name} must be text.")
             ensure(f"{username}/{name}", content.encode("utf-8"))
 
+    # The text behind each QR code, remembered (as a SHA-256) from the run that drew
+    # it: a code whose text did not change is not drawn again to be compared.
+    memo_path = os.path.join(base, ".qr-codes.json")
+    try:
+        with open(memo_path, encoding="utf-8") as handle:
+            memo = json.load(handle)
+    except (OSError, ValueError):
+        memo = {}
+    new_memo = dict(memo)
+
     for username, codes in sorted(qr_codes.items()):
         if not isinstance(codes, dict):
             module.fail_json(msg=f"qr_codes.{username} must map file names to texts.")
@@ -177,7 +189,14 @@ def main():
                 )
             if not isinstance(text, str) or not text:
                 module.fail_json(msg=f"qr_codes.{username}.{name} must be a non-empty text.")
-            ensure(f"{username}/{name}", qr_png(module, text))
+            relative = f"{username}/{name}"
+            digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+            new_memo[relative] = digest
+            if memo.get(relative) == digest and os.path.isfile(os.path.join(people, relative)):
+                continue
+            ensure(relative, qr_png(module, text))
+    if new_memo != memo and not module.check_mode:
+        atomic_write(memo_path, json.dumps(new_memo, indent=1, sort_keys=True) + "\n")
 
     # Folders made before (or by hand) must still be private.
     folders = sorted(set(packs) | set(qr_codes))

@@ -362,3 +362,21 @@ def test_vpn_clients_qr_code_is_a_private_png_of_the_profile(tmp_path, capsys):
     assert mode(png) == 0o600
     again = run_module("teletreball_vpn_clients", vpn_args(tmp_path, qr_code=True), capsys)
     assert again["changed"] is False
+
+
+def test_welcome_packs_draw_a_qr_code_again_only_when_its_text_changed(tmp_path, capsys,
+                                                                        monkeypatch):
+    base = tmp_path / "c"
+    args = {"directory": str(base), "qr_codes": {"anna": {"totp.png": "otpauth://x"}}}
+    first = run_module("teletreball_welcome_packs", args, capsys)
+    assert first["written"] == ["anna/totp.png"]
+    assert mode(base / ".qr-codes.json") == 0o600
+    # The text is remembered: no qrencode at all when it did not change.
+    monkeypatch.setenv("PATH", str(tmp_path / "no-programs"))
+    assert run_module("teletreball_welcome_packs", args, capsys)["changed"] is False
+    # A new text, or a missing picture, draws it again (qrencode needed).
+    monkeypatch.undo()
+    args["qr_codes"]["anna"]["totp.png"] = "otpauth://y"
+    assert run_module("teletreball_welcome_packs", args, capsys)["written"] == ["anna/totp.png"]
+    (base / "people" / "anna" / "totp.png").unlink()
+    assert run_module("teletreball_welcome_packs", args, capsys)["written"] == ["anna/totp.png"]
