@@ -171,7 +171,7 @@ def case_onboard(bench: Bench) -> dict:
     hire = {"username": HIRE, "name": "Anna Bench-Puig", "email": f"{HIRE}@lab.teletreball.test",
             "department": "OAC", "groups": ["oac_agents"], "extension": extension,
             "vpn_devices": ["laptop"], "desktop": True, "desktop_host": "tt-vdi1"}
-    extra = bench.workdir / "onboard.json"
+    extra = bench.workdir / "onboard-vars.json"
     extra.write_text(json.dumps({"teletreball_staff": [*staff, hire]}), encoding="utf-8")
     result = bench.playbook("onboard", "playbooks/site.yml", "-e", f"@{extra}")
     ready = time.monotonic()
@@ -243,7 +243,7 @@ def generated_staff(count: int) -> list:
 def case_scale(bench: Bench, counts) -> dict:
     results = {}
     for count in counts:
-        extra = bench.workdir / f"scale-{count}.json"
+        extra = bench.workdir / f"scale-{count}-vars.json"
         extra.write_text(json.dumps({
             "teletreball_staff": generated_staff(count),
             "teletreball_credentials_dir": str(cache_dir() / "bench" / f"credentials-{count}"),
