@@ -16,6 +16,11 @@ description:
   - The password is checked against the stored hash and set (with C(chpasswd), on
     its standard input) only when it does not match. An account locked by an earlier
     offboarding is unlocked for a returning person.
+  - The check with libcrypt is slow by design (yescrypt). When a user's
+    O(users[].verified_credential) is the digest of the hash stored now, the hash is
+    known to match already and is not checked again; RV(verified) gives, after the
+    run, the digest of every listed user whose stored hash matches the password, for
+    the next run. The role keeps them on the controller (never on the host).
   - Every account this module ever managed is recorded in O(state_file). Such an
     account whose person is no longer listed (absent, deleted from the directory or
     moved to another host) is locked at once, expired, removed from O(group) and its
@@ -41,6 +46,14 @@ options:
         description: The password.
         type: str
         required: true
+      verified_credential:
+        description:
+          - SHA-256 (hex) of the stored hash that an earlier run found, or made, to
+            match O(users[].password), as RV(verified) returned it. When the stored
+            hash still has this digest the slow check is skipped; otherwise it runs.
+          - Give it only for the current password (the role drops it when the
+            password changed). A digest of the hash, not of the password.
+        type: str
   group:
     description: The login group of the remote-desktop server.
     type: str
@@ -133,6 +146,14 @@ group_removed:
   returned: success
   type: list
   elements: str
+verified:
+  description:
+    - Username to the SHA-256 (hex) of the stored hash, for every listed user whose
+      stored hash is known to match the password after the run (checked, remembered
+      or just set; in check mode the passwords to set are left out). Give it back as
+      O(users[].verified_credential).
+  returned: success
+  type: dict
 """
 
 import copy
@@ -141,6 +162,8 @@ import ctypes.util
 import datetime
 import functools
 import grp
+import hashlib
+import hmac
 import json
 import os
 import pwd
@@ -194,6 +217,20 @@ def password_matches(password, stored):
     if not stored or stored[0] in "*!":
         return False
     return crypt(password, stored) == stored
+
+
+def credential_digest(stored):
+    """SHA-256 (hex) of a stored hash: what the controller remembers, never the hash."""
+    return hashlib.sha256(stored.encode("utf-8")).hexdigest()
+
+
+def known_to_match(user, stored):
+    """True when ``stored`` is the hash an earlier run found to match the password:
+    its digest is the user's ``verified_credential`` (a string compare, no libcrypt)."""
+    known = user.get("verified_credential")
+    if not known or not stored or stored[0] in "*!":
+        return False
+    return hmac.compare_digest(known.encode("utf-8"), credential_digest(stored).encode("utf-8"))
 
 
 # --- checks -----------------------------------------------------------------------
@@ -252,7 +289,7 @@ def archivable(home, exists):
 
 
 def plan(users, passwd, shadow, members, state, *, group, shell, today, retention_days,
-         archive_dir, archives=frozenset(), verify=password_matches):
+         archive_dir, archives=frozenset(), verify=password_matches, verified=None):
     """Return ``(actions, new_state)`` to bring the accounts where they must be.
 
     Pure: reads nothing and runs nothing.
@@ -261,7 +298,10 @@ def plan(users, passwd, shadow, members, state, *, group, shell, today, retentio
     - ``shadow``: username to {hash, expire} (the password hash and expiry date fields).
     - ``members``: the usernames in ``group``, or None when the group is missing.
     - ``state``: the state file's content; ``today``: a date; ``archives``: file names
-      already in ``archive_dir``; ``verify(password, hash)``: the password check.
+      already in ``archive_dir``; ``verify(password, hash)``: the password check, only
+      called when the user's ``verified_credential`` is not the digest of the hash.
+    - ``verified``: a dict that receives username to the digest of the stored hash of
+      every existing account whose hash matches the password (None: not wanted).
     Every action is a dict with ``do`` and ``user``; a ``state`` action records the
     user's new entry in the state file once the actions before it are done.
     """
@@ -296,8 +336,11 @@ def plan(users, passwd, shadow, members, state, *, group, shell, today, retentio
                 )
             stored = shadow.get(name, {"hash": "", "expire": ""})
             locked = stored["hash"].startswith("!")
-            set_password = not verify(
-                user["password"], stored["hash"][1:] if locked else stored["hash"])
+            current = stored["hash"][1:] if locked else stored["hash"]
+            set_password = not (known_to_match(user, current)
+                                or verify(user["password"], current))
+            if not set_password and verified is not None:
+                verified[name] = credential_digest(current)
             if set_password:
                 actions.append({"do": "password", "user": name})
             if locked or stored["expire"]:
@@ -475,6 +518,32 @@ def read_state(path):
     return state
 
 
+def read_shadow(names):
+    """username to {hash, expire} from the shadow file, for ``names`` only."""
+    shadow = {}
+    try:
+        with open(SHADOW, encoding="utf-8") as handle:
+            for line in handle:
+                fields = line.rstrip("\n").split(":")
+                if len(fields) >= 8 and fields[0] in names:
+                    shadow[fields[0]] = {"hash": fields[1], "expire": fields[7]}
+    except OSError as exc:
+        raise PlanError(f"Cannot read {SHADOW} (the module must run as root): {exc}") from exc
+    return shadow
+
+
+def set_hashes(names):
+    """The digests of the hashes ``chpasswd`` just stored for ``names``."""
+    try:
+        shadow = read_shadow(set(names))
+    except PlanError:
+        return {}
+    return {
+        name: credential_digest(entry["hash"]) for name, entry in shadow.items()
+        if entry["hash"] and entry["hash"][0] not in "*!"
+    }
+
+
 def read_views(names, group, archive_dir):
     """The passwd, shadow and group entries that matter, and the archives made already."""
     passwd = {}
@@ -489,15 +558,7 @@ def read_views(names, group, archive_dir):
             "comment": entry.pw_gecos,
             "home_exists": os.path.isdir(home) and not os.path.islink(home),
         }
-    shadow = {}
-    try:
-        with open(SHADOW, encoding="utf-8") as handle:
-            for line in handle:
-                fields = line.rstrip("\n").split(":")
-                if len(fields) >= 8 and fields[0] in passwd:
-                    shadow[fields[0]] = {"hash": fields[1], "expire": fields[7]}
-    except OSError as exc:
-        raise PlanError(f"Cannot read {SHADOW} (the module must run as root): {exc}") from exc
+    shadow = read_shadow(passwd)
     try:
         members = set(grp.getgrnam(group).gr_mem)
     except KeyError:
@@ -588,6 +649,9 @@ def main():
                     "username": {"type": "str", "required": True},
                     "comment": {"type": "str", "default": ""},
                     "password": {"type": "str", "required": True, "no_log": True},
+                    # A digest of a slow hash, not a secret; no_log would also blank
+                    # the same digests out of the result (verified).
+                    "verified_credential": {"type": "str", "no_log": False},
                 },
             },
             "group": {"type": "str", "required": True},
@@ -612,11 +676,12 @@ def main():
         names = {u["username"] for u in params["users"]} | set(state["accounts"])
         passwd, shadow, members, archives = read_views(
             sorted(names), params["group"], params["archive_dir"])
+        verified = {}
         actions, new_state = plan(
             params["users"], passwd, shadow, members, state,
             group=params["group"], shell=params["shell"], today=today,
             retention_days=params["retention_days"], archive_dir=params["archive_dir"],
-            archives=archives,
+            archives=archives, verified=verified,
         )
     except PlanError as exc:
         module.fail_json(msg=str(exc))
@@ -632,6 +697,9 @@ def main():
     if not module.check_mode and result["changed"]:
         passwords = {u["username"]: u["password"] for u in params["users"]}
         execute(module, actions, state, passwords)
+        # chpasswd has just made these hashes from the passwords: known to match.
+        verified.update(set_hashes(result["password_set"]))
+    result["verified"] = dict(sorted(verified.items()))
     module.exit_json(**result)
 
 

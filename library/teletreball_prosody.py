@@ -26,6 +26,9 @@ description:
   - Rooms listed with C(state=present) are created and configured (members-only,
     persistent) and get exactly the affiliations given; anybody else's C(member) or
     C(admin) affiliation is set to C(none). Rooms with C(state=absent) are destroyed.
+  - Checking a password against the stored keys is slow by design; RV(verified) and
+    O(accounts[].verified_credential) let a run skip the accounts whose stored keys
+    are those an earlier run found to match.
   - Always use C(no_log) on the task.
 options:
   hosts:
@@ -51,6 +54,15 @@ options:
         description: The password (printable ASCII without spaces).
         type: str
         required: true
+      verified_credential:
+        description:
+          - SHA-256 (hex) of the stored SCRAM keys (with the hash name and iteration
+            count) that an earlier run found, or made, to match O(accounts[].password),
+            as RV(verified) returned it. While the stored keys have this digest, Prosody
+            does not derive the keys from the password again (PBKDF2, slow by design).
+          - Give it only for the current password (the role drops it when the
+            password changed). A digest of the stored keys, not of the password.
+        type: str
   rooms:
     description: The rooms of O(muc_host) the module manages.
     type: list
@@ -157,6 +169,14 @@ archive_due:
   type: list
   elements: str
   sample: [pere@prova.teletreball.test]
+verified:
+  description:
+    - Address to the SHA-256 (hex) of the stored SCRAM keys, for every listed account
+      whose stored keys are known to match its password after the call (checked,
+      remembered, or just set; in check mode the passwords to set are left out).
+      Give it back as O(accounts[].verified_credential).
+  returned: success
+  type: dict
 """
 
 import os
@@ -176,6 +196,7 @@ from ansible.module_utils.teletreball_prosody import (
     desired_state,
     parse_actions,
     remove_state_file,
+    split_verified,
     state_problems,
     sync_command,
     write_state_file,
@@ -257,6 +278,9 @@ def main():
                     "host": {"type": "str", "required": True},
                     "username": {"type": "str", "required": True},
                     "password": {"type": "str", "required": True, "no_log": True},
+                    # A digest of the stored keys, not a secret; no_log would also
+                    # blank the same digests out of the result (verified).
+                    "verified_credential": {"type": "str", "no_log": False},
                 },
             },
             "rooms": {
@@ -293,7 +317,8 @@ def main():
     state = desired_state(params["hosts"], params["accounts"], params["rooms"],
                           params["muc_host"], params["retention_days"])
     try:
-        actions = run_sync(module, state, "plan" if module.check_mode else "apply")
+        actions, verified = split_verified(
+            run_sync(module, state, "plan" if module.check_mode else "apply"))
         due = [a["jid"] for a in actions if a["action"] == "archive_due"]
         if params["archive_dir"]:
             for jid in due:
@@ -310,6 +335,7 @@ def main():
         "changed": bool(changed_actions),
         "actions": actions,
         "archive_due": [a["jid"] for a in actions if a["action"] == "archive_due"],
+        "verified": verified,
     }
     if module._diff:
         result["diff"] = {

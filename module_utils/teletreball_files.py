@@ -19,7 +19,10 @@ def private_makedirs(path):
             break
         path = parent
     for folder in reversed(missing):
-        os.mkdir(folder, 0o700)
+        try:
+            os.mkdir(folder, 0o700)
+        except FileExistsError:  # made meanwhile by a parallel run (another host's)
+            continue
         os.chmod(folder, 0o700)  # mkdir honours the umask
 
 

@@ -9,11 +9,15 @@ module ``mod_teletreball_sync`` (roles/conference/files). The protocol:
 - the state file is JSON ``{"version": 1, "hosts": [...], "accounts": [...],
   "rooms": [...], "retention_days": N}``, written 0600 and owned by Prosody's user on
   a tmpfs folder; Prosody deletes it after reading it and this side deletes it again
-  in any case;
+  in any case; an account may carry ``verified_credential``, the digest of the stored
+  SCRAM keys that an earlier run found to match its password (the slow check is then
+  skipped while the stored keys keep that digest);
 - Prosody prints one JSON object per line for every action, each with ``action``
   (create, enable, password, disable, archive_due, room_create, room_config,
   affiliation, room_destroy, room_unmanaged) and the names it concerns, never a
-  password; ``mode`` ``plan`` only reads, ``apply`` acts;
+  password; ``mode`` ``plan`` only reads, ``apply`` acts; a line with ``action``
+  ``verified`` is not an action: it gives the digest (``credential``) of the stored
+  keys of an account known to match its password (split_verified takes them out);
 - ``prosodyctl shell`` exits with the number of errors.
 """
 
@@ -35,6 +39,9 @@ ACTIONS = frozenset({
 })
 # Actions this side adds after the sync (not printed by Prosody).
 LOCAL_ACTIONS = frozenset({"archive"})
+# Not an action: an account whose stored keys are known to match its password.
+VERIFIED = "verified"
+DIGEST = re.compile(r"^[0-9a-f]{64}$")
 AFFILIATIONS = ("member", "admin")
 
 
@@ -68,6 +75,9 @@ def state_problems(hosts, accounts, rooms, muc_host):
         seen.setdefault(jid, index)
         if not account["password"] or not printable_ascii(account["password"]):
             problems.append(f"{label}: the password must be printable ASCII without spaces.")
+        known = account.get("verified_credential")
+        if known is not None and not DIGEST.match(known):
+            problems.append(f"{label}: verified_credential must be 64 lower-case hex digits.")
     names = {}
     for index, room in enumerate(rooms):
         label = f"rooms[{index}] ({room['name']})"
@@ -93,7 +103,9 @@ def desired_state(hosts, accounts, rooms, muc_host, retention_days):
         "muc_host": muc_host,
         "retention_days": retention_days,
         "accounts": [
-            {"host": a["host"], "username": a["username"], "password": a["password"]}
+            {"host": a["host"], "username": a["username"], "password": a["password"],
+             **({"verified_credential": a["verified_credential"]}
+                if a.get("verified_credential") else {})}
             for a in accounts
         ],
         "rooms": [
@@ -144,12 +156,26 @@ def parse_actions(lines):
             item = json.loads(text)
         except ValueError as exc:
             raise ProsodyError(f"Prosody printed a line that is not JSON: {text[:200]!r}") from exc
-        if not isinstance(item, dict) or item.get("action") not in ACTIONS - LOCAL_ACTIONS:
+        if not isinstance(item, dict) or item.get("action") not in (
+                ACTIONS - LOCAL_ACTIONS) | {VERIFIED}:
             raise ProsodyError(f"Prosody reported an unknown action: {text[:200]!r}")
         if "password" in item:
             raise ProsodyError("Prosody reported an action with a password in it; refusing it.")
+        if item["action"] == VERIFIED and not (
+                isinstance(item.get("jid"), str)
+                and isinstance(item.get("credential"), str)
+                and DIGEST.match(item["credential"])):
+            raise ProsodyError(f"Prosody reported a verified account oddly: {text[:200]!r}")
         actions.append(item)
     return actions
+
+
+def split_verified(items):
+    """``(actions, verified)``: the actions, and jid to the digest of the stored keys
+    of every account known to match its password (the ``verified`` lines)."""
+    actions = [a for a in items if a["action"] != VERIFIED]
+    verified = {a["jid"]: a["credential"] for a in items if a["action"] == VERIFIED}
+    return actions, dict(sorted(verified.items()))
 
 
 def changes(actions):

@@ -166,3 +166,59 @@ def test_account_files_finds_every_store_of_one_account_only(tmp_path):
 def test_a_local_action_printed_by_prosody_is_refused():
     with pytest.raises(utils.ProsodyError):
         utils.parse_actions(['{"action": "archive", "jid": "a@d.test"}'])
+
+
+DIGEST_A = "a" * 64
+DIGEST_B = "b" * 64
+
+
+def test_remembered_keys_go_to_prosody_and_verified_accounts_come_back(tmp_path, capsys,
+                                                                      monkeypatch):
+    module = load()
+    seen = []
+    lines = "\n".join([
+        json.dumps({"action": "verified", "jid": f"anna@{HOST}", "credential": DIGEST_B}),
+        json.dumps({"action": "password", "jid": f"pau@{HOST}"}),
+        json.dumps({"action": "verified", "jid": f"pau@{HOST}", "credential": DIGEST_A}),
+    ])
+    fake_prosody(monkeypatch, module, (0, lines, ""), seen)
+    accounts = [
+        {"host": HOST, "username": "anna", "password": PASSWORD, "verified_credential": DIGEST_B},
+        {"host": HOST, "username": "pau", "password": PASSWORD + "x"},
+    ]
+    result = run_main(module, args(tmp_path, accounts=accounts, rooms=[]), capsys)
+    assert result["rc"] == 0, result
+    sent = seen[0]["state"]["accounts"]
+    assert sent[0]["verified_credential"] == DIGEST_B
+    assert "verified_credential" not in sent[1]
+    # The verified lines are no actions: the changes and the report stay as they were.
+    assert result["actions"] == [{"action": "password", "jid": f"pau@{HOST}"}]
+    # Whole digests (the option is not no_log, or Ansible would blank them out).
+    assert result["verified"] == {f"anna@{HOST}": DIGEST_B, f"pau@{HOST}": DIGEST_A}
+    assert PASSWORD not in result["raw"]
+
+
+def test_no_verified_lines_means_nothing_verified(tmp_path, capsys, monkeypatch):
+    module = load()
+    fake_prosody(monkeypatch, module, (0, "", ""), [])
+    result = run_main(module, args(tmp_path), capsys)
+    assert result["rc"] == 0 and result["changed"] is False
+    assert result["verified"] == {}
+
+
+def test_a_bad_remembered_digest_is_refused(tmp_path, capsys):
+    result = run_main(load(), args(tmp_path, accounts=[
+        {"host": HOST, "username": "anna", "password": PASSWORD,
+         "verified_credential": "not-a-digest"}]), capsys)
+    assert result["rc"] == 1
+    assert "verified_credential must be 64 lower-case hex digits" in result["msg"]
+
+
+@pytest.mark.parametrize("line", [
+    {"action": "verified", "jid": f"anna@{HOST}"},
+    {"action": "verified", "jid": f"anna@{HOST}", "credential": "short"},
+    {"action": "verified", "credential": DIGEST_A},
+])
+def test_an_odd_verified_line_is_refused(line):
+    with pytest.raises(utils.ProsodyError, match="verified"):
+        utils.parse_actions([json.dumps(line)])

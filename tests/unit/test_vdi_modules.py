@@ -367,6 +367,83 @@ def test_plan_unlocks_a_returning_person():
     ]
 
 
+def digest(text):
+    return load("teletreball_desktop_accounts").credential_digest(text)
+
+
+class CountingVerify:
+    """fake_verify that counts its calls (the slow libcrypt check)."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, password, stored):
+        self.calls.append(stored)
+        return fake_verify(password, stored)
+
+
+def remembered(name, pw, stored_hash):
+    return {**person(name, pw=pw), "verified_credential": digest(stored_hash)}
+
+
+IN_ORDER = {"passwd": {"anna": account(name="anna")}, "members": {"anna"},
+            "state": {"accounts": {"anna": ACTIVE}}}
+
+
+def test_plan_skips_the_check_of_a_remembered_hash():
+    verify, verified = CountingVerify(), {}
+    actions, _ = plan([remembered("anna", "secret-1", "hash-of-secret-1")],
+                      shadow={"anna": {"hash": "hash-of-secret-1", "expire": ""}},
+                      verify=verify, verified=verified, **IN_ORDER)
+    assert actions == []
+    assert verify.calls == []
+    assert verified == {"anna": digest("hash-of-secret-1")}
+
+
+def test_plan_checks_again_when_the_hash_was_changed_by_hand():
+    verify, verified = CountingVerify(), {}
+    # The memo knew hash-of-secret-1; somebody ran passwd on the host since.
+    actions, _ = plan([remembered("anna", "secret-1", "hash-of-secret-1")],
+                      shadow={"anna": {"hash": "hash-of-by-hand", "expire": ""}},
+                      verify=verify, verified=verified, **IN_ORDER)
+    assert verify.calls == ["hash-of-by-hand"]
+    assert steps(actions) == [("anna", "password")]
+    assert verified == {}
+
+
+def test_plan_checks_every_user_without_a_remembered_hash():
+    verify, verified = CountingVerify(), {}
+    plan([person("anna"), remembered("pau", "secret-1", "hash-of-secret-1")],
+         passwd={"anna": account(name="anna"), "pau": account(name="pau")},
+         shadow={"anna": {"hash": "hash-of-secret-1", "expire": ""},
+                 "pau": {"hash": "hash-of-secret-1", "expire": ""}},
+         members={"anna", "pau"}, verify=verify, verified=verified,
+         state={"accounts": {"anna": ACTIVE, "pau": ACTIVE}})
+    assert verify.calls == ["hash-of-secret-1"]  # anna only
+    assert verified == {"anna": digest("hash-of-secret-1"), "pau": digest("hash-of-secret-1")}
+
+
+def test_plan_remembered_hash_of_a_locked_account_still_unlocks_it():
+    locked = {"status": "locked", "locked_on": "2026-11-20", "archive": None}
+    verify, verified = CountingVerify(), {}
+    actions, _ = plan([remembered("anna", "secret-1", "hash-of-secret-1")],
+                      passwd={"anna": account(name="anna")}, members={"anna"},
+                      shadow={"anna": {"hash": "!hash-of-secret-1", "expire": "1"}},
+                      state={"accounts": {"anna": locked}}, verify=verify, verified=verified)
+    assert verify.calls == []
+    assert actions[0] == {"do": "unlock", "user": "anna", "hash": True, "expiry": True}
+    assert verified == {"anna": digest("hash-of-secret-1")}
+
+
+@pytest.mark.parametrize("stored_hash", ["", "*", "!", "!!hash-of-secret-1"])
+def test_plan_never_trusts_a_remembered_digest_of_an_unusable_hash(stored_hash):
+    verify = CountingVerify()
+    actions, _ = plan([remembered("anna", "secret-1", stored_hash.lstrip("!"))],
+                      shadow={"anna": {"hash": stored_hash, "expire": ""}},
+                      verify=verify, **IN_ORDER)
+    assert ("anna", "password") in steps(actions)
+
+
 @pytest.mark.parametrize("uid", [0, 999, 65534])
 def test_plan_refuses_system_accounts(uid):
     module = load("teletreball_desktop_accounts")
@@ -489,8 +566,16 @@ def fake_host(monkeypatch):
                 pathlib.Path(args[args.index("--file") + 1]).write_bytes(b"archive")
             return (1 if name == "pkill" else 0), "", ""
 
+        def read_shadow(names):
+            # What chpasswd stored: the fake hash of the password it was given.
+            set_now = {c[1].split(":", 1)[0]: c[1].split(":", 1)[1]
+                       for c in commands or [] if c[1]}
+            return {name: {"hash": f"hash-of-{set_now[name]}", "expire": ""}
+                    for name in names if name in set_now}
+
         def prepare(module):
             monkeypatch.setattr(module, "read_views", read_views)
+            monkeypatch.setattr(module, "read_shadow", read_shadow)
             if commands is not None:
                 monkeypatch.setattr(AnsibleModule, "run_command", run_command)
                 monkeypatch.setattr(
@@ -614,3 +699,84 @@ def test_desktop_accounts_reject_a_broken_state_file(tmp_path, capsys):
     state_file.write_text(json.dumps({"accounts": {"pau": {"status": "gone"}}}))
     result = run_module("teletreball_desktop_accounts", desktop_args(tmp_path), capsys)
     assert result["msg"] == f"The state file {state_file} is not a record of desktop accounts."
+
+
+def fake_crypt(password, setting):
+    """libcrypt's crypt(3) for the fake hashes: every hash of a password is one string."""
+    return f"hash-of-{password}"
+
+
+def test_desktop_accounts_return_what_matches_and_skip_it_next_time(tmp_path, capsys, fake_host,
+                                                                    monkeypatch):
+    def slow_check(password, setting):
+        raise AssertionError("libcrypt was called for a remembered hash")
+
+    commands = []
+    shadow = {"pau": {"hash": "hash-of-Old-secret-1", "expire": ""},
+              "marta": {"hash": "hash-of-Marta-secret-3", "expire": ""}}
+    views = {"passwd": {"pau": account(name="pau"), "marta": account(name="marta")},
+             "members": {"pau", "marta"}}
+    users = [person("anna", pw="Very-secret-9"), person("pau", pw="New-secret-2"),
+             person("marta", pw="Marta-secret-3")]
+    args = desktop_args(tmp_path, users)
+    first = run_module("teletreball_desktop_accounts", args, capsys,
+                       prepare=lambda module: (
+                           fake_host(shadow=shadow, commands=commands, **views)(module),
+                           monkeypatch.setattr(module, "crypt", fake_crypt)))
+    assert first["rc"] == 0, first
+    assert first["password_set"] == ["anna", "pau"]
+    # marta checked and matching; anna and pau set by chpasswd, read back.
+    assert first["verified"] == {
+        "anna": digest("hash-of-Very-secret-9"), "marta": digest("hash-of-Marta-secret-3"),
+        "pau": digest("hash-of-New-secret-2")}
+    assert "Very-secret-9" not in first["raw"]
+
+    # Next run: the host now stores those hashes, the role gives the digests back.
+    shadow = {name: {"hash": f"hash-of-{u['password']}", "expire": ""}
+              for u in users for name in [u["username"]]}
+    views = {"passwd": {u["username"]: account(name=u["username"]) for u in users},
+             "members": {u["username"] for u in users}}
+    again = desktop_args(tmp_path, [
+        {**u, "verified_credential": first["verified"][u["username"]]} for u in users])
+    commands.clear()
+    second = run_module("teletreball_desktop_accounts", again, capsys,
+                        prepare=lambda module: (
+                            fake_host(shadow=shadow, commands=commands, **views)(module),
+                            monkeypatch.setattr(module, "crypt", slow_check)))
+    assert second["rc"] == 0, second
+    assert second["changed"] is False and commands == []
+    # The digests come back whole: the option is not no_log, or Ansible would blank them.
+    assert second["verified"] == first["verified"]
+
+
+def test_desktop_accounts_check_mode_leaves_the_passwords_to_set_out(tmp_path, capsys,
+                                                                     fake_host, monkeypatch):
+    shadow = {"pau": {"hash": "hash-of-Old-secret-1", "expire": ""},
+              "marta": {"hash": "hash-of-Marta-secret-3", "expire": ""}}
+    views = {"passwd": {"pau": account(name="pau"), "marta": account(name="marta")},
+             "members": {"pau", "marta"}}
+    args = desktop_args(tmp_path, [person("pau", pw="New-secret-2"),
+                                   person("marta", pw="Marta-secret-3")])
+    result = run_module("teletreball_desktop_accounts", args, capsys, check_mode=True,
+                        prepare=lambda module: (
+                            fake_host(shadow=shadow, **views)(module),
+                            monkeypatch.setattr(module, "crypt", fake_crypt)))
+    assert result["rc"] == 0, result
+    assert result["password_set"] == ["pau"]
+    assert result["verified"] == {"marta": digest("hash-of-Marta-secret-3")}
+
+
+
+def test_set_hashes_reads_the_new_hashes_back_from_the_shadow_file(tmp_path, monkeypatch):
+    module = load("teletreball_desktop_accounts")
+    shadow = tmp_path / "shadow"
+    shadow.write_text("root:*:20000:0:99999:7:::\n"
+                      "anna:$y$j9T$abc$def:20000:0:99999:7:::\n"
+                      "pau:!$y$j9T$xyz$uvw:20000:0:99999:7::1:\n"
+                      "marta:$y$j9T$mno$pqr:20000:0:99999:7:::\n")
+    monkeypatch.setattr(module, "SHADOW", str(shadow))
+    # A locked hash is not one chpasswd just made: left out.
+    assert module.set_hashes(["anna", "pau"]) == {
+        "anna": module.credential_digest("$y$j9T$abc$def")}
+    monkeypatch.setattr(module, "SHADOW", str(tmp_path / "missing"))
+    assert module.set_hashes(["anna"]) == {}
