@@ -140,6 +140,7 @@ NAME_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")  # Debian policy 5.6.1
 RELEASE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+~_-]*$")
 # Each line: name, tab, three letters (wanted state, status, error flag).
 QUERY_FORMAT = r"${Package}\t${db:Status-Abbrev}\n"
+PROVIDES_FORMAT = r"${db:Status-Abbrev}\t${Provides}\n"
 LISTS_DIR = "/var/lib/apt/lists"
 STAMP = "/var/lib/apt/periodic/update-success-stamp"
 SOURCES = ("/etc/apt/sources.list", "/etc/apt/sources.list.d")
@@ -189,6 +190,21 @@ def parse_query(out):
     return states
 
 
+def parse_provides(out):
+    """The names that installed packages provide, from lines ``ABBREV<TAB>PROVIDES``
+    (PROVIDES as in a control file: ``name (= version), other``)."""
+    names = set()
+    for line in out.splitlines():
+        abbrev, tab, provides = line.partition("\t")
+        if not tab or not is_installed(abbrev):
+            continue
+        for item in provides.split(","):
+            name = item.strip().split(" ", 1)[0].split(":", 1)[0]
+            if name:
+                names.add(name)
+    return names
+
+
 def is_installed(abbrev):
     """The second letter is dpkg's status: i = installed (wanted state and error flag aside)."""
     return abbrev[1:2] == "i"
@@ -230,11 +246,24 @@ class Packages:
         if rc not in (0, 1):
             self.fail(f"dpkg-query failed (exit {rc}): {tail(err or out)}")
         states = parse_query(out)
-        return [
+        missing = [
             (name, entry, states.get(name, ""))
             for name, entry in self.wanted
             if not is_installed(states.get(name, ""))
         ]
+        if missing:
+            # A virtual name (such as lua5.4-unbound) is never installed under its own
+            # name: it is there when an installed package provides it.
+            provided = self.provided(dpkg_query)
+            missing = [item for item in missing if item[0] not in provided]
+        return missing
+
+    def provided(self, dpkg_query):
+        """The virtual names the installed packages provide (one more dpkg-query)."""
+        rc, out, err = self.run([dpkg_query, "-W", f"--showformat={PROVIDES_FORMAT}"])
+        if rc != 0:
+            self.fail(f"dpkg-query failed (exit {rc}): {tail(err or out)}")
+        return parse_provides(out)
 
     def cache_is_stale(self):
         if not glob.glob(os.path.join(LISTS_DIR, "*_Packages*")):
@@ -309,9 +338,8 @@ class Packages:
             self.result["installed"] = [entry for entry in entries if entry not in left]
             if after:
                 self.fail(
-                    f"apt-get install succeeded but dpkg does not list as installed: "
-                    f"{', '.join(left)}. A virtual package is never installed under its own "
-                    "name: name the package providing it."
+                    f"apt-get install succeeded but dpkg lists neither these packages nor a "
+                    f"package providing them: {', '.join(left)}."
                 )
         if self.module._diff:
             header = "packages not installed"

@@ -23,8 +23,10 @@ class FakeHost:
     except those in ``never_installed`` (virtual packages)."""
 
     def __init__(self, states, install_rc=0, install_err="", update_rc=0,
-                 never_installed=(), query_rc=None):
+                 never_installed=(), query_rc=None, provides=None):
         self.states = dict(states)
+        self.provides = dict(provides or {})  # installed package -> "Provides" field
+        self.provides_queries = 0  # counted apart: calls keeps the commands that act
         self.install_rc, self.install_err = install_rc, install_err
         self.update_rc = update_rc
         self.never_installed = set(never_installed)
@@ -33,6 +35,9 @@ class FakeHost:
 
     def __call__(self, argv, environ_update=None, expand_user_and_vars=True, **kwargs):
         assert expand_user_and_vars is False, "${Package} must reach dpkg-query as it is"
+        if argv[2:] == [r"--showformat=${db:Status-Abbrev}\t${Provides}\n"]:
+            self.provides_queries += 1
+            return self.query(argv)
         self.calls.append({"argv": list(argv), "env": dict(environ_update or {})})
         program = os.path.basename(argv[0])
         if program == "dpkg-query":
@@ -44,6 +49,9 @@ class FakeHost:
 
     def query(self, argv):
         assert argv[1] == "-W"
+        if argv[2:] == [r"--showformat=${db:Status-Abbrev}\t${Provides}\n"]:
+            return 0, "".join(f"{self.states.get(name, 'ii ')}\t{field}\n"
+                              for name, field in self.provides.items()), ""
         assert argv[2] == r"--showformat=${Package}\t${db:Status-Abbrev}\n"
         if self.query_rc is not None:
             return self.query_rc, "", "dpkg-query: error: something broke\n"
@@ -221,10 +229,9 @@ def test_a_package_still_missing_after_apt_fails(capsys, monkeypatch, apt):
     host = FakeHost({}, never_installed={"mail-transport-agent"})
     result = run({"names": ["mail-transport-agent", "coturn"]}, capsys, monkeypatch, host, apt)
     assert result["failed"] is True and result["changed"] is True
-    assert "does not list as installed: mail-transport-agent." in result["msg"]
+    assert "nor a package providing them: mail-transport-agent." in result["msg"]
     assert result["installed"] == ["coturn"]
     assert result["missing"] == ["mail-transport-agent", "coturn"]
-    assert "virtual package" in result["msg"]
 
 
 def test_dpkg_query_errors_fail(capsys, monkeypatch, apt):
@@ -320,3 +327,11 @@ def test_no_names_is_nothing_to_do(capsys, monkeypatch, apt):
     host = FakeHost({})
     result = run({"names": []}, capsys, monkeypatch, host, apt)
     assert result["rc"] == 0 and result["changed"] is False and host.calls == []
+
+
+def test_a_virtual_name_an_installed_package_provides_is_there(capsys, monkeypatch, apt):
+    host = FakeHost({"prosody": "ii ", "lua-unbound": "ii "},
+                    provides={"lua-unbound": "lua5.4-unbound (= 1.0), lua5.3-unbound"})
+    result = run({"names": ["prosody", "lua5.4-unbound"]}, capsys, monkeypatch, host, apt)
+    assert result["changed"] is False and result["missing"] == []
+    assert host.programs() == ["dpkg-query"] and host.provides_queries == 1
