@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import json
 import pathlib
+import sys
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
-LIBRARY = pathlib.Path(__file__).resolve().parents[2] / "library"
+REPO = pathlib.Path(__file__).resolve().parents[2]
+LIBRARY = REPO / "library"
+MODULE_UTILS = REPO / "module_utils"
+
+
+def register_module_utils():
+    """Every module_utils/<name>.py importable as ansible.module_utils.<name>, as Ansible
+    ships them with a module; the same Python module as ``import <name>``."""
+    if str(MODULE_UTILS) not in sys.path:
+        sys.path.insert(0, str(MODULE_UTILS))
+    for path in sorted(MODULE_UTILS.glob("*.py")):
+        sys.modules.setdefault(f"ansible.module_utils.{path.stem}",
+                               importlib.import_module(path.stem))
 
 
 def load_library_module(name):
-    """library/<name>.py as a fresh Python module (the module_utils it imports
-    must already be in sys.modules under ansible.module_utils)."""
+    """library/<name>.py as a fresh Python module, our module_utils registered first."""
+    register_module_utils()
     spec = importlib.util.spec_from_file_location(f"tt_{name}", LIBRARY / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
