@@ -13,6 +13,7 @@ import pwd
 import shlex
 import stat
 import sys
+import tempfile
 
 import pytest
 from ansible.module_utils.basic import AnsibleModule
@@ -74,7 +75,8 @@ def test_unchanged_files_are_not_touched(etc, capsys, monkeypatch):
     run({"files": files}, capsys)
     before = [os.stat(etc / name) for name in ("a.conf", "b.conf")]
     module = load_library_module("teletreball_files")
-    monkeypatch.setattr(module.tempfile, "mkstemp", lambda **kw: pytest.fail("wrote a file"))
+    # Candidates are made by module_utils/teletreball_hostfiles with tempfile.mkstemp.
+    monkeypatch.setattr(tempfile, "mkstemp", lambda **kw: pytest.fail("wrote a file"))
     result = run_main(module, {"files": files}, capsys)
     assert result["changed"] is False
     assert result["changed_files"] == [] and result["notify"] == [] and result["diff"] == []
