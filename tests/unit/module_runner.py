@@ -1,4 +1,5 @@
-"""Load one of our modules (library/) and run its main() in-process, reading its JSON result."""
+"""Load one of our modules (library/) and run its main() in-process, reading its JSON result;
+keep it from running commands or looking up programs on this machine, collect its warnings."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pathlib
 import sys
 
 import pytest
+from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.testing import patch_module_args
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -45,3 +47,26 @@ def run_main(module, args, capsys, check_mode=False):
     result["rc"] = exit_info.value.code
     result["raw"] = out
     return result
+
+
+def refuse_commands(monkeypatch):
+    """AnsibleModule.run_command fails the test (until a test puts a fake in its place)."""
+
+    def refuse(self, args, **kwargs):
+        raise AssertionError(f"a unit test tried to run {args}")
+
+    monkeypatch.setattr(AnsibleModule, "run_command", refuse)
+
+
+def fake_bin_paths(monkeypatch, folder="/usr/bin"):
+    """AnsibleModule.get_bin_path finds every program in ``folder``, without looking."""
+    monkeypatch.setattr(AnsibleModule, "get_bin_path",
+                        lambda self, name, *args, **kwargs: f"{folder}/{name}")
+
+
+def collect_warnings(monkeypatch):
+    """The list that AnsibleModule.warn appends its texts to from now on (once controller
+    code is imported, warnings would go to its display)."""
+    collected = []
+    monkeypatch.setattr(AnsibleModule, "warn", lambda self, text, **kw: collected.append(text))
+    return collected

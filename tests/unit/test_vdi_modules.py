@@ -21,7 +21,7 @@ import time
 
 import pytest
 from ansible.module_utils.basic import AnsibleModule
-from module_runner import load_library_module, run_main
+from module_runner import fake_bin_paths, load_library_module, refuse_commands, run_main
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "module_utils"))
@@ -53,10 +53,7 @@ def mode(path):
 
 @pytest.fixture(autouse=True)
 def no_commands(monkeypatch):
-    def refuse(self, args, **kwargs):
-        raise AssertionError(f"a unit test tried to run {args}")
-
-    monkeypatch.setattr(AnsibleModule, "run_command", refuse)
+    refuse_commands(monkeypatch)
 
 
 # --- teletreball_oath_users -----------------------------------------------------
@@ -578,8 +575,7 @@ def fake_host(monkeypatch):
             monkeypatch.setattr(module, "read_shadow", read_shadow)
             if commands is not None:
                 monkeypatch.setattr(AnsibleModule, "run_command", run_command)
-                monkeypatch.setattr(
-                    AnsibleModule, "get_bin_path", lambda self, name, **kw: f"/fake/{name}")
+                fake_bin_paths(monkeypatch, "/fake")
 
         return prepare
 
