@@ -9,8 +9,6 @@ from __future__ import annotations
 import ctypes.util
 import datetime as dt
 import fcntl
-import importlib
-import importlib.util
 import json
 import os
 import pathlib
@@ -22,13 +20,6 @@ import time
 import pytest
 from ansible.module_utils.basic import AnsibleModule
 from module_runner import fake_bin_paths, load_library_module, refuse_commands, run_main
-
-REPO = pathlib.Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "module_utils"))
-
-# The modules import our module_utils as Ansible would ship them.
-for _name in ("teletreball_directory", "teletreball_files"):
-    sys.modules[f"ansible.module_utils.{_name}"] = importlib.import_module(_name)
 
 KEY_A = "7ac5a09f9acb7c0da14e787928f38a960c33998d"
 KEY_B = "00112233445566778899aabbccddeeff"
