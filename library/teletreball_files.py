@@ -198,17 +198,26 @@ validate_stderr:
   type: str
 """
 
-import grp
+import functools
 import os
-import pwd
-import re
 import shlex
-import stat
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.teletreball_hostfiles import (
+    NotRegularFile,
+    Problems,
+    attribute_diff,
+    attributes_differ,
+    encode_content,
+    install,
+    output_of,
+    read_regular,
+    resolve_attributes,
+    set_attributes,
+    wanted_attributes,
+)
+from ansible.module_utils.teletreball_hostfiles import content_diff as plain_content_diff
 
-MODE_RE = re.compile(r"^[0-7]{4}$")
 HIDDEN = "NOT_LOGGING_PARAMETER"
 NOT_SHOWN_BEFORE = "(secret content, not shown)\n"
 NOT_SHOWN_AFTER = "(secret content, not shown; changed)\n"
@@ -230,38 +239,6 @@ class FilesModule(AnsibleModule):
         )
 
 
-class Problems(Exception):
-    pass
-
-
-def user_id(name):
-    try:
-        return pwd.getpwnam(name).pw_uid
-    except KeyError:
-        return int(name) if name.isdigit() else None
-
-
-def group_id(name):
-    try:
-        return grp.getgrnam(name).gr_gid
-    except KeyError:
-        return int(name) if name.isdigit() else None
-
-
-def user_name(uid):
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return str(uid)
-
-
-def group_name(gid):
-    try:
-        return grp.getgrgid(gid).gr_name
-    except KeyError:
-        return str(gid)
-
-
 def resolve_common(item, key, what, problems, warnings, check_mode):
     """Check the absolute path, the mode, the owner and the group of a file or folder;
     return (mode, uid, gid). An unknown owner or group is a problem, or in check mode a
@@ -269,26 +246,7 @@ def resolve_common(item, key, what, problems, warnings, check_mode):
     path = item[key]
     if not os.path.isabs(path):
         problems.append(f"{what} {path} must be an absolute path.")
-    mode = item["mode"]
-    if not MODE_RE.fullmatch(mode):
-        problems.append(
-            f"mode of {path} must be four octal digits in a quoted string, such as '0640',"
-            f" not {mode!r}."
-        )
-        mode = None
-    else:
-        mode = int(mode, 8)
-    ids = []
-    for field, lookup, kind in (("owner", user_id, "user"), ("group", group_id, "group")):
-        value = lookup(item[field])
-        if value is None:
-            message = f"{field} '{item[field]}' of {path} is not a {kind} on this host."
-            if check_mode:
-                warnings.append(message + " It may be created before this task in a real run.")
-            else:
-                problems.append(message)
-        ids.append(value)
-    return mode, ids[0], ids[1]
+    return resolve_attributes(item, problems, warnings, check_mode, of=f" of {path}")
 
 
 def prepare(params, check_mode):
@@ -316,49 +274,12 @@ def prepare(params, check_mode):
             else:
                 if not any("%s" in arg for arg in argv):
                     problems.append(f"validate of {dest} must contain %s (the candidate file).")
-        try:
-            data = item["content"].encode("utf-8")
-        except UnicodeEncodeError as exc:
-            problems.append(f"content of {dest} is not valid text: {exc.reason}.")
-            data = b""
+        data = encode_content(item["content"], problems, of=f" of {dest}")
         files.append(dict(item, dest=dest, data=data, mode_bits=mode, uid=uid, gid=gid,
                           argv=argv))
     if problems:
-        raise Problems("\n- ".join([f"{len(problems)} problem(s):"] + problems))
+        raise Problems.of(problems)
     return folders, files, warnings
-
-
-def attributes(info):
-    return {
-        "mode": f"{stat.S_IMODE(info.st_mode):04o}",
-        "owner": user_name(info.st_uid),
-        "group": group_name(info.st_gid),
-    }
-
-
-def wanted_attributes(item):
-    return {"mode": f"{item['mode_bits']:04o}", "owner": item["owner"], "group": item["group"]}
-
-
-def attributes_differ(info, item):
-    return (
-        stat.S_IMODE(info.st_mode) != item["mode_bits"]
-        or info.st_uid != item["uid"]
-        or info.st_gid != item["gid"]
-    )
-
-
-def set_attributes(path, item):
-    os.chown(path, item["uid"], item["gid"])
-    os.chmod(path, item["mode_bits"])  # after chown, which may clear setuid bits
-
-
-def attribute_diff(path, info, item):
-    header = f"{path} (mode, owner, group)"
-    return {
-        "before_header": header, "after_header": header,
-        "before": attributes(info), "after": wanted_attributes(item),
-    }
 
 
 def missing_folders(path):
@@ -450,16 +371,11 @@ class Run:
         folder = os.path.dirname(dest)
         if not os.path.isdir(folder) and folder not in self.planned_folders:
             self.fail(f"The folder of {dest} does not exist; add it to directories.")
-        info = before = None
         try:
-            info = os.lstat(dest)
-            if not stat.S_ISREG(info.st_mode):
-                self.fail(f"{dest} exists and is not a regular file (a link, a folder...); "
-                          "this module writes regular files only.")
-            with open(dest, "rb") as handle:
-                before = handle.read()
-        except FileNotFoundError:
-            pass
+            info, before = read_regular(dest)
+        except NotRegularFile:
+            self.fail(f"{dest} exists and is not a regular file (a link, a folder...); "
+                      "this module writes regular files only.")
         except OSError as exc:
             self.fail(f"Cannot read {dest}: {exc}.")
         diffs = []
@@ -484,23 +400,8 @@ class Run:
 
     def replace(self, item):
         """Write the candidate next to the file, check it, rename it over the file."""
-        folder, name = os.path.split(item["dest"])
-        fd, candidate = tempfile.mkstemp(prefix=f".{name}.", dir=folder)  # mode 0600
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(item["data"])
-                handle.flush()
-                os.fchown(handle.fileno(), item["uid"], item["gid"])
-                os.fchmod(handle.fileno(), item["mode_bits"])  # after fchown (setuid bits)
-                os.fsync(handle.fileno())
-            if item["argv"] is not None:
-                self.validate(item, candidate)
-            os.replace(candidate, item["dest"])
-            sync_folder(folder)
-        finally:
-            # Also when validate() fails the module: SystemExit passes through here.
-            if os.path.lexists(candidate):
-                os.unlink(candidate)
+        check = None if item["argv"] is None else functools.partial(self.validate, item)
+        install(item["dest"], item["data"], item["uid"], item["gid"], item["mode_bits"], check)
 
     def validate(self, item, candidate):
         dest = item["dest"]
@@ -520,38 +421,22 @@ class Run:
         else:
             out, err = out.replace(candidate, dest), err.replace(candidate, dest)
             extra.update(validate_stdout=out, validate_stderr=err)
-            output = "\n".join(part.strip() for part in (out, err) if part.strip())
-            output = output or "(no output)"
+            output = output_of(out, err)
         # The output names the candidate by the file's path (replaced above).
         self.fail(f"{dest} was not changed: the new content failed validation "
                   f"({item['validate']!r} exited with {rc}):\n{output}", **extra)
 
 
 def content_diff(item, before):
-    dest = item["dest"]
-    diff = {"before_header": dest, "after_header": dest}
-    if before is None:
-        diff["after_header"] = (
-            f"{dest} (new, mode {item['mode']}, owner {item['owner']}, group {item['group']})"
-        )
     if item["secret"]:
+        # The headers only: neither content is decoded or shown.
+        diff = plain_content_diff(item, None if before is None else b"")
         diff["before"] = "" if before is None else NOT_SHOWN_BEFORE
         diff["after"] = NOT_SHOWN_AFTER
         return diff
     if before is not None and b"\0" in before:
         return {"dst_binary": 1}
-    diff["before"] = "" if before is None else before.decode("utf-8", errors="replace")
-    diff["after"] = item["content"]
-    return diff
-
-
-def sync_folder(folder):
-    """Make the rename durable."""
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    return plain_content_diff(item, before)
 
 
 def invocation(params):

@@ -76,9 +76,10 @@ notify:
 
 import os
 import re
-import tempfile
+import stat
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.teletreball_hostfiles import install
 
 
 def check(entries):
@@ -113,21 +114,9 @@ def apply_entry(lines, regexp, wanted):
 
 
 def write_atomically(path, text):
+    """``text`` in place of the file at ``path`` (one rename), with its mode, owner and group."""
     info = os.stat(path)
-    folder = os.path.dirname(path)
-    fd, candidate = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fchmod(handle.fileno(), info.st_mode & 0o7777)
-            os.fchown(handle.fileno(), info.st_uid, info.st_gid)
-            os.fsync(handle.fileno())
-        os.replace(candidate, path)
-    except BaseException:
-        if os.path.exists(candidate):
-            os.unlink(candidate)
-        raise
+    install(path, text.encode("utf-8"), info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode))
 
 
 def run(module):

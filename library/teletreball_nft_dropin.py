@@ -125,9 +125,7 @@ reload_msg:
 """
 
 import glob
-import grp
 import os
-import pwd
 import re
 import shutil
 import stat
@@ -135,44 +133,25 @@ import tempfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.teletreball_hostfiles import (
+    NotRegularFile,
+    Problems,
+    attribute_diff,
+    attributes_differ,
+    content_diff,
+    encode_content,
+    install,
+    output_of,
+    read_regular,
+    resolve_attributes,
+    set_attributes,
+    sync_folder,
+)
 
 NAME_RE = re.compile(r"^[0-9]{2}-[a-z0-9][a-z0-9_-]*$")
 TABLE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-MODE_RE = re.compile(r"^[0-7]{4}$")
 SERVICE = "nftables.service"
 JOURNAL_LINES = 40
-
-
-class Problems(Exception):
-    pass
-
-
-def user_id(name):
-    try:
-        return pwd.getpwnam(name).pw_uid
-    except KeyError:
-        return int(name) if name.isdigit() else None
-
-
-def group_id(name):
-    try:
-        return grp.getgrnam(name).gr_gid
-    except KeyError:
-        return int(name) if name.isdigit() else None
-
-
-def user_name(uid):
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return str(uid)
-
-
-def group_name(gid):
-    try:
-        return grp.getgrgid(gid).gr_name
-    except KeyError:
-        return str(gid)
 
 
 def prepare(params, check_mode):
@@ -191,29 +170,10 @@ def prepare(params, check_mode):
     if not TABLE_RE.fullmatch(params["table"]):
         problems.append(f"table must be an nftables name (letters, digits, _), "
                         f"not {params['table']!r}.")
-    mode = params["mode"]
-    if MODE_RE.fullmatch(mode):
-        mode = int(mode, 8)
-    else:
-        problems.append(f"mode must be four octal digits in a quoted string, such as '0640', "
-                        f"not {mode!r}.")
-    ids = []
-    for field, lookup, kind in (("owner", user_id, "user"), ("group", group_id, "group")):
-        value = lookup(params[field])
-        if value is None:
-            message = f"{field} '{params[field]}' is not a {kind} on this host."
-            if check_mode:
-                warnings.append(message + " It may be created before this task in a real run.")
-            else:
-                problems.append(message)
-        ids.append(value)
-    try:
-        data = params["content"].encode("utf-8")
-    except UnicodeEncodeError as exc:
-        problems.append(f"content is not valid text: {exc.reason}.")
-        data = b""
+    mode, uid, gid = resolve_attributes(params, problems, warnings, check_mode)
+    data = encode_content(params["content"], problems)
     if problems:
-        raise Problems("\n- ".join([f"{len(problems)} problem(s):"] + problems))
+        raise Problems.of(problems)
     dropin_dir = os.path.normpath(params["dropin_dir"])
     return {
         "name": name,
@@ -227,47 +187,9 @@ def prepare(params, check_mode):
         "mode_bits": mode,
         "owner": params["owner"],
         "group": params["group"],
-        "uid": ids[0],
-        "gid": ids[1],
+        "uid": uid,
+        "gid": gid,
     }, warnings
-
-
-def attributes(info):
-    return {
-        "mode": f"{stat.S_IMODE(info.st_mode):04o}",
-        "owner": user_name(info.st_uid),
-        "group": group_name(info.st_gid),
-    }
-
-
-def write_hidden(folder, name, data, uid, gid, mode_bits):
-    """A hidden file ``.<name>.<random>`` in ``folder`` holding ``data``, with its final
-    mode, owner and group, synced to disk; its path."""
-    fd, path = tempfile.mkstemp(prefix=f".{name}.", dir=folder)  # mode 0600
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fchown(handle.fileno(), uid, gid)
-            os.fchmod(handle.fileno(), mode_bits)  # after fchown (setuid bits)
-            os.fsync(handle.fileno())
-    except BaseException:
-        os.unlink(path)
-        raise
-    return path
-
-
-def sync_folder(folder):
-    """Make a rename or an unlink durable."""
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def output_of(out, err):
-    return "\n".join(part.strip() for part in (out, err) if part.strip()) or "(no output)"
 
 
 class Dropin:
@@ -303,24 +225,12 @@ class Dropin:
         """(lstat, bytes) of the installed drop-in, or (None, None)."""
         dest = self.item["dest"]
         try:
-            info = os.lstat(dest)
-        except FileNotFoundError:
-            return None, None
-        except OSError as exc:
-            self.fail(f"cannot read {dest}: {exc}.")
-        if not stat.S_ISREG(info.st_mode):
+            return read_regular(dest)
+        except NotRegularFile:
             self.fail(f"{dest} exists and is not a regular file (a link, a folder...); "
                       "a drop-in must be a regular file.")
-        try:
-            with open(dest, "rb") as handle:
-                return info, handle.read()
         except OSError as exc:
             self.fail(f"cannot read {dest}: {exc}.")
-
-    def attributes_differ(self, info):
-        item = self.item
-        return (stat.S_IMODE(info.st_mode) != item["mode_bits"] or info.st_uid != item["uid"]
-                or info.st_gid != item["gid"])
 
     # --- the whole firewall with the candidate ------------------------------------------
 
@@ -370,18 +280,6 @@ class Dropin:
 
     # --- writing and loading --------------------------------------------------------
 
-    def install(self, data, uid, gid, mode_bits):
-        """Put ``data`` at the drop-in's path with one rename."""
-        folder = self.item["dir"]
-        name = os.path.basename(self.item["dest"])
-        candidate = write_hidden(folder, name, data, uid, gid, mode_bits)
-        try:
-            os.replace(candidate, self.item["dest"])
-        except BaseException:
-            os.unlink(candidate)
-            raise
-        sync_folder(folder)
-
     def reload(self):
         """None when the firewall was loaded and the baseline's table is there; otherwise
         what systemctl, the journal of the service and nft say."""
@@ -422,7 +320,7 @@ class Dropin:
                 os.unlink(dest)
                 sync_folder(self.item["dir"])
             else:
-                self.install(before, info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode))
+                install(dest, before, info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode))
         except OSError as exc:
             self.result["changed"] = True
             self.fail(f"the firewall did not load with the new {dest}:\n{reload_msg}\n"
@@ -456,21 +354,12 @@ class Dropin:
         else:
             info, before = self.read_current()
 
-        wanted = {"mode": item["mode"], "owner": item["owner"], "group": item["group"]}
         content_changed = before != item["data"]
-        attributes_changed = info is not None and self.attributes_differ(info)
+        attributes_changed = info is not None and attributes_differ(info, item)
         if content_changed:
-            diff = {"before_header": dest, "after_header": dest,
-                    "before": "" if before is None else before.decode("utf-8", "replace"),
-                    "after": item["content"]}
-            if before is None:
-                diff["after_header"] = (f"{dest} (new, mode {item['mode']}, owner "
-                                        f"{item['owner']}, group {item['group']})")
-            self.result["diff"].append(diff)
+            self.result["diff"].append(content_diff(item, before))
         if attributes_changed:
-            header = f"{dest} (mode, owner, group)"
-            self.result["diff"].append({"before_header": header, "after_header": header,
-                                        "before": attributes(info), "after": wanted})
+            self.result["diff"].append(attribute_diff(dest, info, item))
         if not (content_changed or attributes_changed):
             self.exit()
         self.result["changed"] = True
@@ -478,8 +367,7 @@ class Dropin:
             self.exit()
         if not content_changed:
             try:
-                os.chown(dest, item["uid"], item["gid"])
-                os.chmod(dest, item["mode_bits"])  # after chown (setuid bits)
+                set_attributes(dest, item)
             except OSError as exc:
                 self.result["changed"] = False
                 self.fail(f"cannot set the mode, owner and group of {dest}: {exc}.")
@@ -488,7 +376,7 @@ class Dropin:
         self.result["changed"] = False  # until the drop-in is replaced
         self.check(item["data"])
         try:
-            self.install(item["data"], item["uid"], item["gid"], item["mode_bits"])
+            install(dest, item["data"], item["uid"], item["gid"], item["mode_bits"])
         except OSError as exc:
             self.fail(f"cannot write {dest}: {exc}.")
         self.result["changed"] = True

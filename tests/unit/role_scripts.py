@@ -1,4 +1,5 @@
-"""Load a script a role installs (roles/<role>/files/<name>.py) as a Python module.
+"""Load a script a role installs (roles/<role>/files/<name>.py) as a Python module, and
+check how it refuses a wrong command line.
 
 On the hosts the scripts have no .py extension (/usr/local/sbin/teletreball-...);
 the loader is given explicitly so that the same code loads such a file too.
@@ -9,6 +10,8 @@ from __future__ import annotations
 import importlib.machinery
 import importlib.util
 import pathlib
+
+import pytest
 
 ROLES = pathlib.Path(__file__).resolve().parents[2] / "roles"
 
@@ -30,3 +33,12 @@ def load_script(path, module_name=None):
 
 def load_role_script(role, name):
     return load_script(script_path(role, name))
+
+
+def usage_error(script, argv, capsys):
+    """What ``script.main(argv)`` prints on standard error when it refuses the command
+    line, as argparse does (exit status 2; the test fails on any other)."""
+    with pytest.raises(SystemExit) as exit_info:
+        script.main(argv)
+    assert exit_info.value.code == 2
+    return capsys.readouterr().err

@@ -18,7 +18,7 @@ import threading
 
 import pytest
 from ansible.module_utils.basic import AnsibleModule
-from module_runner import load_library_module, run_main
+from module_runner import load_library_module, refuse_commands, run_main
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 FIXTURES = pathlib.Path(__file__).resolve().parent / "fixtures" / "asterisk"
@@ -82,10 +82,7 @@ def run_module(args, capsys, monkeypatch, cli=None, check_mode=False):
 
 @pytest.fixture(autouse=True)
 def no_commands(monkeypatch):
-    def refuse(self, args, **kwargs):
-        raise AssertionError(f"a unit test tried to run {args}")
-
-    monkeypatch.setattr(AnsibleModule, "run_command", refuse)
+    refuse_commands(monkeypatch)
 
 
 # --- a fake manager ---------------------------------------------------------------------

@@ -13,11 +13,12 @@ import pwd
 import shlex
 import stat
 import sys
+import tempfile
 
 import pytest
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.testing import patch_module_args
-from module_runner import load_library_module, run_main
+from module_runner import collect_warnings, load_library_module, run_main
 
 OWNER = pwd.getpwuid(os.getuid()).pw_name
 GROUP = grp.getgrgid(os.getgid()).gr_name
@@ -74,7 +75,8 @@ def test_unchanged_files_are_not_touched(etc, capsys, monkeypatch):
     run({"files": files}, capsys)
     before = [os.stat(etc / name) for name in ("a.conf", "b.conf")]
     module = load_library_module("teletreball_files")
-    monkeypatch.setattr(module.tempfile, "mkstemp", lambda **kw: pytest.fail("wrote a file"))
+    # Candidates are made by module_utils/teletreball_hostfiles with tempfile.mkstemp.
+    monkeypatch.setattr(tempfile, "mkstemp", lambda **kw: pytest.fail("wrote a file"))
     result = run_main(module, {"files": files}, capsys)
     assert result["changed"] is False
     assert result["changed_files"] == [] and result["notify"] == [] and result["diff"] == []
@@ -281,8 +283,7 @@ def test_missing_owner_or_group_fails_before_anything_is_written(etc, capsys):
 
 def test_missing_owner_is_a_warning_in_check_mode(etc, capsys, monkeypatch):
     # Collected here: once controller code is imported, warnings go to its display.
-    warnings = []
-    monkeypatch.setattr(AnsibleModule, "warn", lambda self, text, **kw: warnings.append(text))
+    warnings = collect_warnings(monkeypatch)
     result = run({"files": [dict(entry(etc / "a.conf", "a\n"), owner="tt-no-such-user")]},
                  capsys, check_mode=True)
     assert result["rc"] == 0 and result["changed_files"] == [str(etc / "a.conf")]

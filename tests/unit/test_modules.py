@@ -3,25 +3,13 @@
 from __future__ import annotations
 
 import copy
-import importlib
-import importlib.util
 import json
 import os
-import pathlib
 import stat
-import sys
 
 import pytest
-from module_runner import load_library_module, run_main
-
-REPO = pathlib.Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "module_utils"))
-
-# The modules import our module_utils as Ansible would ship them.
-for _name in ("teletreball_directory", "teletreball_files"):
-    sys.modules[f"ansible.module_utils.{_name}"] = importlib.import_module(_name)
-
-from test_directory import VALID  # noqa: E402
+from module_runner import load_library_module, run_main  # registers our module_utils too
+from test_directory import VALID
 
 
 def load(name):

@@ -17,8 +17,7 @@ import stat
 import sys
 
 import pytest
-from ansible.module_utils.basic import AnsibleModule
-from module_runner import load_library_module, run_main
+from module_runner import collect_warnings, load_library_module, run_main
 
 OWNER = pwd.getpwuid(os.getuid()).pw_name
 GROUP = grp.getgrgid(os.getgid()).gr_name
@@ -271,8 +270,7 @@ def test_a_missing_dropin_folder_fails_and_is_a_warning_in_check_mode(
     result = run(missing, capsys)
     assert result["rc"] == 1 and "role baseline" in result["msg"]
     assert "does not exist" in result["msg"]
-    warnings = []
-    monkeypatch.setattr(AnsibleModule, "warn", lambda self, text, **kw: warnings.append(text))
+    warnings = collect_warnings(monkeypatch)
     result = run(missing, capsys, check_mode=True)
     assert result["rc"] == 0 and result["changed"] is True
     assert "does not exist" in " ".join(warnings)

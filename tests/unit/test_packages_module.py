@@ -12,7 +12,7 @@ import time
 
 import pytest
 from ansible.module_utils.basic import AnsibleModule
-from module_runner import load_library_module, run_main
+from module_runner import fake_bin_paths, load_library_module, refuse_commands, run_main
 
 HOUR = 3600
 
@@ -100,12 +100,8 @@ class FakeHost:
 
 @pytest.fixture(autouse=True)
 def no_commands(monkeypatch):
-    def refuse(self, args, **kwargs):
-        raise AssertionError(f"a unit test tried to run {args}")
-
-    monkeypatch.setattr(AnsibleModule, "run_command", refuse)
-    monkeypatch.setattr(AnsibleModule, "get_bin_path",
-                        lambda self, name, required=False, opt_dirs=None: f"/usr/bin/{name}")
+    refuse_commands(monkeypatch)
+    fake_bin_paths(monkeypatch)
 
 
 @pytest.fixture

@@ -10,7 +10,13 @@ import os
 
 import pytest
 from ansible.module_utils.basic import AnsibleModule
-from module_runner import load_library_module, run_main
+from module_runner import (
+    collect_warnings,
+    fake_bin_paths,
+    load_library_module,
+    refuse_commands,
+    run_main,
+)
 
 PROPERTIES = "--property=Id,LoadState,UnitFileState,ActiveState,NeedDaemonReload"
 
@@ -86,19 +92,13 @@ class FakeSystemctl:
 
 @pytest.fixture(autouse=True)
 def no_commands(monkeypatch):
-    def refuse(self, args, **kwargs):
-        raise AssertionError(f"a unit test tried to run {args}")
-
-    monkeypatch.setattr(AnsibleModule, "run_command", refuse)
-    monkeypatch.setattr(AnsibleModule, "get_bin_path",
-                        lambda self, name, required=False, opt_dirs=None: f"/usr/bin/{name}")
+    refuse_commands(monkeypatch)
+    fake_bin_paths(monkeypatch)
 
 
 @pytest.fixture
 def warnings(monkeypatch):
-    collected = []
-    monkeypatch.setattr(AnsibleModule, "warn", lambda self, text, **kw: collected.append(text))
-    return collected
+    return collect_warnings(monkeypatch)
 
 
 def run(args, capsys, monkeypatch, systemctl, check_mode=False):

@@ -9,8 +9,6 @@ from __future__ import annotations
 import ctypes.util
 import datetime as dt
 import fcntl
-import importlib
-import importlib.util
 import json
 import os
 import pathlib
@@ -21,14 +19,7 @@ import time
 
 import pytest
 from ansible.module_utils.basic import AnsibleModule
-from module_runner import load_library_module, run_main
-
-REPO = pathlib.Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "module_utils"))
-
-# The modules import our module_utils as Ansible would ship them.
-for _name in ("teletreball_directory", "teletreball_files"):
-    sys.modules[f"ansible.module_utils.{_name}"] = importlib.import_module(_name)
+from module_runner import fake_bin_paths, load_library_module, refuse_commands, run_main
 
 KEY_A = "7ac5a09f9acb7c0da14e787928f38a960c33998d"
 KEY_B = "00112233445566778899aabbccddeeff"
@@ -53,10 +44,7 @@ def mode(path):
 
 @pytest.fixture(autouse=True)
 def no_commands(monkeypatch):
-    def refuse(self, args, **kwargs):
-        raise AssertionError(f"a unit test tried to run {args}")
-
-    monkeypatch.setattr(AnsibleModule, "run_command", refuse)
+    refuse_commands(monkeypatch)
 
 
 # --- teletreball_oath_users -----------------------------------------------------
@@ -578,8 +566,7 @@ def fake_host(monkeypatch):
             monkeypatch.setattr(module, "read_shadow", read_shadow)
             if commands is not None:
                 monkeypatch.setattr(AnsibleModule, "run_command", run_command)
-                monkeypatch.setattr(
-                    AnsibleModule, "get_bin_path", lambda self, name, **kw: f"/fake/{name}")
+                fake_bin_paths(monkeypatch, "/fake")
 
         return prepare
 
