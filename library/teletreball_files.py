@@ -77,6 +77,12 @@ options:
           failing validator's output is not returned (it may quote the file). See the notes.
         type: bool
         default: false
+      follow:
+        description: When O(files[].dest) is a symbolic link, write the file it points to
+          (for instance Debian 13's C(/etc/default/locale), a link to C(/etc/locale.conf))
+          instead of failing. The link itself is kept.
+        type: bool
+        default: false
   directories:
     description:
       - Folders made (with any missing parent, as C(ansible.builtin.file) with
@@ -367,6 +373,8 @@ class Run:
     # --- files --------------------------------------------------------------------------
 
     def file(self, item):
+        if item["follow"] and os.path.islink(item["dest"]):
+            item["dest"] = os.path.realpath(item["dest"])
         dest = item["dest"]
         folder = os.path.dirname(dest)
         if not os.path.isdir(folder) and folder not in self.planned_folders:
@@ -463,6 +471,7 @@ def main():
                     validate={"type": "str"},
                     notify={"type": "str"},
                     secret={"type": "bool", "default": False},
+                    follow={"type": "bool", "default": False},
                 ),
             },
             "directories": {

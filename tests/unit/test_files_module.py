@@ -341,3 +341,17 @@ def test_directories_are_made_with_their_parents_then_corrected(etc, capsys):
     blocked = run({"directories": [dict(spec, path=str(etc / "plain" / "sub"))],
                    "files": []}, capsys)
     assert blocked["failed"] is True and "is not a folder" in blocked["msg"]
+
+
+def test_follow_writes_the_file_a_link_points_to_and_keeps_the_link(tmp_path, capsys):
+    target = tmp_path / "locale.conf"
+    target.write_text("LANG=C\n", encoding="utf-8")
+    link = tmp_path / "locale"
+    link.symlink_to("locale.conf")
+    refused = run({"files": [entry(link, "LANG=ca_ES.UTF-8\n")]}, capsys)
+    assert refused["failed"] and "not a regular file" in refused["msg"]
+    result = run({"files": [entry(link, "LANG=ca_ES.UTF-8\n", follow=True)]}, capsys)
+    assert result["changed"] and link.is_symlink()
+    assert target.read_text(encoding="utf-8") == "LANG=ca_ES.UTF-8\n"
+    again = run({"files": [entry(link, "LANG=ca_ES.UTF-8\n", follow=True)]}, capsys)
+    assert again["changed"] is False
