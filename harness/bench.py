@@ -240,8 +240,9 @@ def generated_staff(count: int) -> list:
     return staff
 
 
-def case_scale(bench: Bench, counts) -> dict:
-    results = {}
+def case_scale(bench: Bench, counts, results=None, save=lambda: None) -> dict:
+    """Each size's runs go into ``results`` (saved after each size)."""
+    results = {} if results is None else results
     for count in counts:
         extra = bench.workdir / f"scale-{count}-vars.json"
         extra.write_text(json.dumps({
@@ -256,6 +257,8 @@ def case_scale(bench: Bench, counts) -> dict:
         again = no_change(bench.playbook(f"scale-{count}-nochange", "playbooks/site.yml",
                                          "-e", f"@{extra}"), f"the no-change run at {count}")
         results[str(count)] = {"converge": converge, "nochange": again}
+        save()
+        print(f"==> scale {count}: done", file=sys.stderr, flush=True)
     return results
 
 
@@ -282,21 +285,28 @@ def main(argv=None) -> int:
     report = {"label": args.label, "date": stamp, "revision": revision,
               "cpus": os.cpu_count(), "load_before": os.getloadavg()[0], "cases": {}}
     output = args.output or ROOT / "docs" / "bench" / f"{args.label}.json"
+    output.parent.mkdir(parents=True, exist_ok=True)
+
+    def save():  # after every case: an interrupted benchmark keeps what it measured
+        output.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
     try:
         for case in CASES:
             if case not in cases:
                 continue
             if case == "scale":
                 counts = [int(n) for n in args.scale.split(",")]
-                report["cases"][case] = case_scale(bench, counts)
+                report["cases"][case] = {}
+                case_scale(bench, counts, report["cases"][case], save)
             else:
                 report["cases"][case] = globals()[f"case_{case}"](bench)
+            report["load_after_" + case] = os.getloadavg()[0]
+            save()
             print(f"==> {case}: done", file=sys.stderr, flush=True)
     except BenchError as error:
         report["error"] = str(error)
         print(f"ERROR: {error}", file=sys.stderr)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    save()
     print(f"==> results: {output}", file=sys.stderr)
     if output.parent == ROOT / "docs" / "bench":
         subprocess.run([sys.executable, str(ROOT / "harness" / "bench_report.py")], check=True)
