@@ -214,7 +214,7 @@ def prove_onboarded(bench: Bench, hire: dict) -> list:
     proof.append(f"PBX endpoint {user}")
     accounts = bench.podman("tt-conf", "prosodyctl", "shell", "user", "list",
                             "lab.teletreball.test")
-    if user not in accounts.split():
+    if f"{user}@lab.teletreball.test" not in accounts.split():
         raise BenchError("the chat server has no account for her")
     proof.append("chat account")
     return proof
