@@ -236,8 +236,9 @@ def generated_staff(count: int) -> list:
             "groups": [group],
             "vpn_devices": ["laptop", "phone"] if i % 3 == 0 else ["laptop"],
             "desktop": group != "it_admins",
-            "desktop_host": "tt-vdi1" if i % 2 else "tt-vdi2",
         }
+        if person["desktop"]:
+            person["desktop_host"] = "tt-vdi1" if i % 2 else "tt-vdi2"
         if group != "staff":
             person["extension"] = extension
             extension += 1
