@@ -30,6 +30,7 @@ import datetime
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 import time
@@ -251,9 +252,14 @@ def case_scale(bench: Bench, counts, results=None, save=lambda: None) -> dict:
     results = {} if results is None else results
     for count in counts:
         extra = bench.workdir / f"scale-{count}-vars.json"
+        credentials = cache_dir() / "bench" / f"credentials-{count}"
+        if not credentials.exists():
+            # The lab's CA, keys and admin key; only the people differ.
+            shutil.copytree(CREDENTIALS, credentials, symlinks=True,
+                            ignore=shutil.ignore_patterns("people", "archive", "memo"))
         extra.write_text(json.dumps({
             "teletreball_staff": generated_staff(count),
-            "teletreball_credentials_dir": str(cache_dir() / "bench" / f"credentials-{count}"),
+            "teletreball_credentials_dir": str(credentials),
             "teletreball_extension_range": {"first": 2000, "last": 2999},
             "teletreball_networks": {"servers": "10.89.10.0/24", "office_lan": "10.89.20.0/24",
                                      "vpn_pool": "10.92.0.0/21"},
