@@ -249,15 +249,14 @@ directory_created:
 """
 
 import datetime
-import grp
 import ipaddress
 import os
-import pwd
 import re
 import stat
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.teletreball_hostfiles import group_id, group_name, user_id, user_name
 
 try:
     from cryptography import x509
@@ -310,34 +309,6 @@ class PkiHostModule(AnsibleModule):
 
 
 # --- accounts and attributes ------------------------------------------------------------
-
-
-def user_id(name):
-    try:
-        return pwd.getpwnam(name).pw_uid
-    except KeyError:
-        return int(name) if name.isdigit() else None
-
-
-def group_id(name):
-    try:
-        return grp.getgrnam(name).gr_gid
-    except KeyError:
-        return int(name) if name.isdigit() else None
-
-
-def user_name(uid):
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return str(uid)
-
-
-def group_name(gid):
-    try:
-        return grp.getgrgid(gid).gr_name
-    except KeyError:
-        return str(gid)
 
 
 def attributes(info):
