@@ -256,7 +256,13 @@ import stat
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible.module_utils.teletreball_hostfiles import group_id, group_name, user_id, user_name
+from ansible.module_utils.teletreball_hostfiles import (
+    group_id,
+    group_name,
+    sync_folder,
+    user_id,
+    user_name,
+)
 
 try:
     from cryptography import x509
@@ -644,14 +650,6 @@ def read_or_none(path):
             return handle.read()
     except FileNotFoundError:
         return None
-
-
-def sync_folder(folder):
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class Run:
