@@ -257,10 +257,10 @@ import tempfile
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.teletreball_hostfiles import (
-    group_id,
     group_name,
+    parse_mode,
+    resolve_ids,
     sync_folder,
-    user_id,
     user_name,
 )
 
@@ -274,7 +274,6 @@ except ImportError:
 else:
     HAS_CRYPTOGRAPHY = True
 
-MODE_RE = re.compile(r"^[0-7]{4}$")
 NAME_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$")
 KEY_USAGES = {
     "digitalSignature": "digital_signature",
@@ -324,29 +323,6 @@ def attributes(info):
 
 def attributes_differ(info, mode, uid, gid):
     return stat.S_IMODE(info.st_mode) != mode or info.st_uid != uid or info.st_gid != gid
-
-
-def parse_mode(value, what, problems):
-    if not MODE_RE.fullmatch(value):
-        problems.append(f"{what} must be four octal digits in a quoted string, such as"
-                        f" '0640', not {value!r}.")
-        return None
-    return int(value, 8)
-
-
-def resolve_owner(owner, group, what, problems, warnings, check_mode):
-    ids = []
-    for field, value, lookup, kind in (("owner", owner, user_id, "user"),
-                                       ("group", group, group_id, "group")):
-        number = lookup(value)
-        if number is None:
-            message = f"{field} '{value}' of {what} is not a {kind} on this host."
-            if check_mode:
-                warnings.append(message + " It may be created before this task in a real run.")
-            else:
-                problems.append(message)
-        ids.append(number)
-    return ids
 
 
 # --- what a certificate must be -----------------------------------------------------------
@@ -587,9 +563,9 @@ def prepare(params, check_mode):
         problems.append(f"directory {directory} exists and is not a folder.")
     folder = {"path": directory,
               "mode": parse_mode(params["directory_mode"], "directory_mode", problems)}
-    folder["uid"], folder["gid"] = resolve_owner(
-        params["directory_owner"], params["directory_group"], f"the folder {directory}",
-        problems, warnings, check_mode)
+    folder["uid"], folder["gid"] = resolve_ids(
+        params["directory_owner"], params["directory_group"], problems, warnings,
+        check_mode, of=f" of the folder {directory}")
     certificate_mode = parse_mode(params["certificate_mode"], "certificate_mode", problems)
     ca = None
     try:
@@ -627,8 +603,8 @@ def prepare(params, check_mode):
         problems.extend(own)
         key_spec(item["key"], where, problems)
         mode = parse_mode(item["key_mode"], f"{where}: key_mode", problems)
-        uid, gid = resolve_owner(item["owner"], item["group"], where, problems, warnings,
-                                 check_mode)
+        uid, gid = resolve_ids(item["owner"], item["group"], problems, warnings, check_mode,
+                               of=f" of {where}")
         paths = {suffix: os.path.join(directory, f"{name}{suffix}")
                  for suffix in (".key", ".crt", ".chain.crt", ".fullchain.crt")}
         for path in paths.values():

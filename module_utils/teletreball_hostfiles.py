@@ -63,30 +63,40 @@ def group_name(gid):
         return str(gid)
 
 
-def resolve_attributes(params, problems, warnings, check_mode, of=""):
-    """(mode_bits, uid, gid) of ``params`` (its ``mode``, ``owner``, ``group``); a bad mode
-    is a problem (and None), an unknown owner or group a problem, or in check mode a
-    warning (and None). ``of`` ends the messages' subject, such as " of /etc/x.conf"."""
-    mode = params["mode"]
-    if MODE_RE.fullmatch(mode):
-        mode = int(mode, 8)
-    else:
-        problems.append(
-            f"mode{of} must be four octal digits in a quoted string, such as '0640',"
-            f" not {mode!r}."
-        )
-        mode = None
+def parse_mode(value, what, problems):
+    """The bits of ``value``, a quoted four-digit octal string; otherwise a problem
+    naming ``what`` (and None)."""
+    if MODE_RE.fullmatch(value):
+        return int(value, 8)
+    problems.append(f"{what} must be four octal digits in a quoted string, such as '0640',"
+                    f" not {value!r}.")
+    return None
+
+
+def resolve_ids(owner, group, problems, warnings, check_mode, of=""):
+    """(uid, gid) of ``owner`` and ``group``; an unknown one is a problem, or in check
+    mode a warning (and None). ``of`` ends the messages' subject."""
     ids = []
-    for field, lookup, kind in (("owner", user_id, "user"), ("group", group_id, "group")):
-        value = lookup(params[field])
+    for field, name, lookup, kind in (("owner", owner, user_id, "user"),
+                                      ("group", group, group_id, "group")):
+        value = lookup(name)
         if value is None:
-            message = f"{field} '{params[field]}'{of} is not a {kind} on this host."
+            message = f"{field} '{name}'{of} is not a {kind} on this host."
             if check_mode:
                 warnings.append(message + " It may be created before this task in a real run.")
             else:
                 problems.append(message)
         ids.append(value)
-    return mode, ids[0], ids[1]
+    return ids[0], ids[1]
+
+
+def resolve_attributes(params, problems, warnings, check_mode, of=""):
+    """(mode_bits, uid, gid) of ``params`` (its ``mode``, ``owner``, ``group``); a bad mode
+    is a problem (and None), an unknown owner or group a problem, or in check mode a
+    warning (and None). ``of`` ends the messages' subject, such as " of /etc/x.conf"."""
+    mode = parse_mode(params["mode"], f"mode{of}", problems)
+    uid, gid = resolve_ids(params["owner"], params["group"], problems, warnings, check_mode, of)
+    return mode, uid, gid
 
 
 def encode_content(text, problems, of=""):
