@@ -1,0 +1,152 @@
+#!/usr/bin/python
+# Copyright: teletreball contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Ansible module: what the baseline needs to know about a host, read in one module run."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: teletreball_host_probe
+short_description: Read what the hardened baseline needs to know about a host, in one call
+description:
+  - Reads, without changing anything, the few facts about the host that the role
+    C(baseline) decides on, in one module run instead of one per question.
+  - Whether the host is a container (C(systemd-detect-virt --container)). A container
+    has no kernel audit, no clock and no kernel parameters of its own.
+  - Whether the running kernel's parameters can be set from this host (C(/proc/sys)
+    is writable; in a container it is read-only).
+  - The setuid and setgid programs under O(privileged_search_paths), as
+    C(find PATH... -xdev -type f -perm /6000) lists them, for the audit rules (BL-LOG-01).
+  - The modification time of dpkg's status file, so that a later play can tell whether
+    a package was installed or removed since this probe (and look for privileged
+    programs again only then).
+options:
+  privileged_search_paths:
+    description:
+      - Absolute paths of the folders where setuid and setgid programs are looked for.
+        The search stays on the file system of each (C(-xdev)). A path that does not
+        exist is left out.
+      - Empty, no search is made and RV(privileged_programs) is empty.
+    type: list
+    elements: path
+    default: []
+notes:
+  - Supports check mode (it changes nothing, so it runs the same) and never reports a change.
+author:
+  - teletreball contributors
+"""
+
+EXAMPLES = r"""
+- name: Find out what the baseline needs to know about the host
+  teletreball_host_probe:
+    privileged_search_paths: [/usr, /bin, /sbin, /opt]
+  register: _baseline_probe
+
+- name: Set the kernel parameters only where the host can
+  ansible.posix.sysctl:
+    name: net.ipv4.ip_forward
+    value: "0"
+  when: _baseline_probe.kernel_parameters_writable
+"""
+
+RETURN = r"""
+container:
+  description: Whether the host runs in a container.
+  returned: always
+  type: bool
+  sample: true
+container_type:
+  description: What C(systemd-detect-virt --container) names (C(none) outside a container).
+  returned: always
+  type: str
+  sample: podman
+kernel_parameters_writable:
+  description: Whether C(/proc/sys) can be written (the kernel's parameters can be set live).
+  returned: always
+  type: bool
+  sample: false
+privileged_programs:
+  description: The setuid and setgid programs found, sorted, each once.
+  returned: always
+  type: list
+  elements: str
+  sample: [/usr/bin/passwd, /usr/bin/sudo]
+dpkg_status_mtime:
+  description: Modification time of C(/var/lib/dpkg/status) (seconds since the epoch), 0 without it.
+  returned: always
+  type: float
+  sample: 1796579268.98
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+DPKG_STATUS = "/var/lib/dpkg/status"
+PROC_SYS_PROBE = "/proc/sys/net/ipv4/ip_forward"
+
+
+def container_type(module):
+    """What systemd-detect-virt --container names; 'none' outside a container.
+
+    It exits 1 (printing 'none') outside a container; any other failure is an error."""
+    detect = module.get_bin_path("systemd-detect-virt", required=True)
+    rc, out, err = module.run_command([detect, "--container"], expand_user_and_vars=False)
+    name = out.strip()
+    if rc == 0 and name:
+        return name
+    if rc == 1:
+        return "none"
+    module.fail_json(msg=f"systemd-detect-virt --container failed (exit {rc}): "
+                         f"{(err or out).strip()}")
+    return "none"  # not reached
+
+
+def privileged_programs(module, paths):
+    """The setuid and setgid regular files under the paths that exist, on their own
+    file systems, sorted and unique."""
+    paths = [path for path in paths if os.path.isdir(path)]
+    if not paths:
+        return []
+    find = module.get_bin_path("find", required=True)
+    rc, out, err = module.run_command([find, *paths, "-xdev", "-type", "f", "-perm", "/6000"],
+                                      expand_user_and_vars=False)
+    if rc != 0:
+        module.fail_json(msg=f"find of the setuid and setgid programs failed (exit {rc}): "
+                             f"{(err or out).strip()}")
+    return sorted({line for line in out.splitlines() if line})
+
+
+def mtime(path):
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return 0.0
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "privileged_search_paths": {"type": "list", "elements": "path", "default": []},
+        },
+        supports_check_mode=True,
+    )
+    paths = module.params["privileged_search_paths"]
+    relative = [path for path in paths if not os.path.isabs(path)]
+    if relative:
+        module.fail_json(msg="privileged_search_paths must be absolute paths: "
+                             f"{', '.join(relative)}")
+    kind = container_type(module)
+    module.exit_json(
+        changed=False,
+        container=kind != "none",
+        container_type=kind,
+        kernel_parameters_writable=os.access(PROC_SYS_PROBE, os.W_OK),
+        privileged_programs=privileged_programs(module, paths),
+        dpkg_status_mtime=mtime(DPKG_STATUS),
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""Unit tests of the module teletreball_host_probe: the baseline's questions in one run.
+
+The setuid and setgid search runs the real find(1) over a folder of this test;
+systemd-detect-virt is a fake (its answer depends on where the tests run)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from ansible.module_utils.basic import AnsibleModule
+from module_runner import load_library_module, run_main
+
+REAL_RUN_COMMAND = AnsibleModule.run_command
+
+
+class FakeDetectVirt:
+    """systemd-detect-virt --container answering (rc, stdout, stderr); find runs for real."""
+
+    def __init__(self, rc=0, out="podman\n", err=""):
+        self.answer = (rc, out, err)
+        self.calls = []
+
+    def __call__(self, module, argv, **kwargs):
+        assert kwargs.get("expand_user_and_vars") is False
+        self.calls.append(argv)
+        if os.path.basename(argv[0]) == "systemd-detect-virt":
+            assert argv[1:] == ["--container"]
+            return self.answer
+        return REAL_RUN_COMMAND(module, argv, **kwargs)
+
+
+@pytest.fixture
+def probe(monkeypatch, tmp_path):
+    module = load_library_module("teletreball_host_probe")
+    monkeypatch.setattr(module, "DPKG_STATUS", str(tmp_path / "dpkg-status"))
+
+    def run(args, capsys, detect=None, check_mode=False):
+        detect = detect or FakeDetectVirt()
+        monkeypatch.setattr(AnsibleModule, "run_command",
+                            lambda self, argv, **kwargs: detect(self, argv, **kwargs))
+        return run_main(module, args, capsys, check_mode)
+
+    return run
+
+
+def make(path, mode):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("#!/bin/sh\n")
+    os.chmod(path, mode)
+    return str(path)
+
+
+def test_finds_setuid_and_setgid_programs_only_sorted_once(probe, tmp_path, capsys):
+    setuid = make(tmp_path / "usr" / "bin" / "su-like", 0o4755)
+    setgid = make(tmp_path / "usr" / "bin" / "crontab-like", 0o2755)
+    make(tmp_path / "usr" / "bin" / "plain", 0o755)
+    usr = str(tmp_path / "usr")
+    result = probe({"privileged_search_paths": [usr, usr, str(tmp_path / "absent")]}, capsys)
+    assert result["rc"] == 0 and result["changed"] is False
+    assert result["privileged_programs"] == sorted([setuid, setgid])
+
+
+def test_no_search_without_paths(probe, capsys):
+    detect = FakeDetectVirt()
+    result = probe({}, capsys, detect)
+    assert result["privileged_programs"] == []
+    assert [os.path.basename(call[0]) for call in detect.calls] == ["systemd-detect-virt"]
+
+
+@pytest.mark.parametrize(("answer", "container", "kind"), [
+    ((0, "podman\n", ""), True, "podman"),
+    ((1, "none\n", ""), False, "none"),
+])
+def test_container_or_not(probe, capsys, answer, container, kind):
+    result = probe({}, capsys, FakeDetectVirt(*answer))
+    assert result["container"] is container and result["container_type"] == kind
+
+
+def test_a_failing_detect_virt_fails_the_module(probe, capsys):
+    result = probe({}, capsys, FakeDetectVirt(2, "", "Failed to check for container: boom\n"))
+    assert result["failed"] is True
+    assert "systemd-detect-virt --container failed (exit 2)" in result["msg"]
+    assert "boom" in result["msg"]
+
+
+def test_a_failing_find_fails_the_module(probe, tmp_path, capsys, monkeypatch):
+    detect = FakeDetectVirt()
+    folder = tmp_path / "usr"
+    folder.mkdir()
+
+    def failing(module, argv, **kwargs):
+        if os.path.basename(argv[0]) == "find":
+            return 1, "", "find: '/usr/x': Permission denied\n"
+        return detect(module, argv, **kwargs)
+
+    result = probe({"privileged_search_paths": [str(folder)]}, capsys, failing)
+    assert result["failed"] is True
+    assert "find of the setuid and setgid programs failed (exit 1)" in result["msg"]
+    assert "Permission denied" in result["msg"]
+
+
+def test_relative_paths_are_refused(probe, capsys):
+    result = probe({"privileged_search_paths": ["usr/bin", "/usr"]}, capsys)
+    assert result["failed"] is True
+    assert result["msg"] == "privileged_search_paths must be absolute paths: usr/bin"
+
+
+def test_dpkg_status_time_is_read_and_zero_without_it(probe, tmp_path, capsys):
+    assert probe({}, capsys)["dpkg_status_mtime"] == 0.0
+    status = tmp_path / "dpkg-status"
+    status.write_text("Package: x\n")
+    os.utime(status, (1_700_000_000.5, 1_700_000_000.5))
+    assert probe({}, capsys, check_mode=True)["dpkg_status_mtime"] == 1_700_000_000.5
