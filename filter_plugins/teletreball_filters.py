@@ -398,6 +398,22 @@ def debs_to_publish(paths, architecture, exclude=()):
     return out
 
 
+def ca_certificate_files(certificates, folder):
+    """The files of teletreball_files for baseline_extra_ca_certificates: one
+    <folder>/<name>.crt each (0644, its PEM text with one final newline), checked by
+    openssl before it is installed, with the label ca_certificates."""
+    return [
+        {
+            "dest": f"{folder}/{item['name']}.crt",
+            "content": item["content"].strip() + "\n",
+            "mode": "0644",
+            "validate": "openssl x509 -noout -in %s",
+            "notify": "ca_certificates",
+        }
+        for item in certificates
+    ]
+
+
 class FilterModule:
     """teletreball filters."""
 
@@ -416,4 +432,5 @@ class FilterModule:
             "teletreball_ip_ranges": ip_ranges,
             "teletreball_ip_range_errors": ip_range_errors,
             "teletreball_debs_to_publish": debs_to_publish,
+            "teletreball_ca_certificate_files": ca_certificate_files,
         }

@@ -107,6 +107,18 @@ options:
         description: Name (or numeric id) of the group owning the folder.
         type: str
         default: root
+      exclusive:
+        description:
+          - The folder holds only the files of O(files) that are in it. Any other file or
+            link directly in it is removed, after the files are written (subfolders are
+            left alone). For a folder whose every file the caller declares, such as a
+            folder of extra CA certificates.
+        type: bool
+        default: false
+      notify:
+        description: A label returned in RV(notify) when a file of this O(directories[].exclusive)
+          folder was removed.
+        type: str
 notes:
   - Supports check mode and diff mode. In check mode nothing is written and no validator
     runs (the candidate would have to be written to run it); RV(changed_files) and
@@ -179,9 +191,17 @@ changed_directories:
   returned: always
   type: list
   elements: str
+removed_files:
+  description: Files and links removed from O(directories[].exclusive) folders (or that would
+    be, in check mode).
+  returned: always
+  type: list
+  elements: str
+  sample: [/usr/local/share/ca-certificates/teletreball/old-proxy.crt]
 notify:
-  description: The distinct O(files[].notify) labels of the files in RV(changed_files),
-    sorted. Also returned when the module fails.
+  description: The distinct O(files[].notify) labels of the files in RV(changed_files), and
+    the O(directories[].notify) labels of the folders in which a file was removed, sorted.
+    Also returned when the module fails.
   returned: always
   type: list
   elements: str
@@ -311,15 +331,18 @@ class Run:
         self.check_mode = module.check_mode
         self.changed_files = []
         self.changed_directories = []
+        self.removed_files = []
         self.notify = set()
         self.diff = []
         self.planned_folders = set()  # folders that check mode pretends to have made
 
     def result(self):
         result = {
-            "changed": bool(self.changed_files or self.changed_directories),
+            "changed": bool(self.changed_files or self.changed_directories
+                            or self.removed_files),
             "changed_files": self.changed_files,
             "changed_directories": self.changed_directories,
+            "removed_files": self.removed_files,
             "notify": sorted(self.notify),
         }
         if self.module._diff:
@@ -369,6 +392,30 @@ class Run:
                 set_attributes(path, item)
             except OSError as exc:
                 self.fail(f"Cannot set the mode, owner and group of the folder {path}: {exc}.")
+
+    def prune(self, item, declared):
+        """Remove what an exclusive folder holds besides the declared files."""
+        path = item["path"]
+        try:
+            entries = sorted(os.scandir(path), key=lambda entry: entry.name)
+        except FileNotFoundError:
+            return  # check mode: the folder would be made, empty
+        except OSError as exc:
+            self.fail(f"Cannot list the folder {path}: {exc}.")
+        for entry in entries:
+            if entry.path in declared or entry.is_dir(follow_symlinks=False):
+                continue
+            if not self.check_mode:
+                try:
+                    os.unlink(entry.path)
+                except OSError as exc:
+                    self.fail(f"Cannot remove {entry.path}: {exc}.")
+            self.removed_files.append(entry.path)
+            self.diff.append({"before_header": entry.path, "after_header": entry.path,
+                              "before": {"path": entry.path, "state": "file"},
+                              "after": {"path": entry.path, "state": "absent"}})
+            if item["notify"]:
+                self.notify.add(item["notify"])
 
     # --- files --------------------------------------------------------------------------
 
@@ -476,7 +523,9 @@ def main():
             },
             "directories": {
                 "type": "list", "elements": "dict", "default": [],
-                "options": dict(common, path={"type": "path", "required": True}),
+                "options": dict(common, path={"type": "path", "required": True},
+                                exclusive={"type": "bool", "default": False},
+                                notify={"type": "str"}),
             },
         },
         supports_check_mode=True,
@@ -485,7 +534,8 @@ def main():
         folders, files, warnings = prepare(module.params, module.check_mode)
     except Problems as exc:
         module.fail_json(msg=f"teletreball_files: {exc}", invocation=invocation(module.params),
-                         changed=False, changed_files=[], changed_directories=[], notify=[])
+                         changed=False, changed_files=[], changed_directories=[],
+                         removed_files=[], notify=[])
     for warning in warnings:
         module.warn(warning)
     run = Run(module)
@@ -493,6 +543,10 @@ def main():
         run.folder(item)
     for item in files:
         run.file(item)
+    declared = {item["dest"] for item in files}
+    for item in folders:
+        if item["exclusive"]:
+            run.prune(item, declared)
     module.exit_json(invocation=invocation(module.params), **run.result())
 
 

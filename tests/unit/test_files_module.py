@@ -355,3 +355,47 @@ def test_follow_writes_the_file_a_link_points_to_and_keeps_the_link(tmp_path, ca
     assert target.read_text(encoding="utf-8") == "LANG=ca_ES.UTF-8\n"
     again = run({"files": [entry(link, "LANG=ca_ES.UTF-8\n", follow=True)]}, capsys)
     assert again["changed"] is False
+
+
+def folder_entry(path, mode="0700", **extra):
+    return dict(path=str(path), mode=mode, owner=OWNER, group=GROUP, **extra)
+
+
+def test_an_exclusive_folder_keeps_only_the_declared_files(etc, capsys):
+    certs = etc / "certs"
+    certs.mkdir()
+    (certs / "old.crt").write_text("old\n")
+    os.symlink("/nowhere", certs / "dangling.crt")
+    (certs / "sub").mkdir()
+    (certs / "sub" / "kept.crt").write_text("kept\n")
+    args = {"directories": [folder_entry(certs, exclusive=True, notify="ca")],
+            "files": [entry(certs / "proxy.crt", "proxy\n", notify="ca")]}
+    checked = run(args, capsys, check_mode=True)
+    assert checked["removed_files"] == [str(certs / "dangling.crt"), str(certs / "old.crt")]
+    assert (certs / "old.crt").exists()  # check mode removes nothing
+    result = run(args, capsys)
+    assert result["changed"] is True and result["notify"] == ["ca"]
+    assert result["removed_files"] == [str(certs / "dangling.crt"), str(certs / "old.crt")]
+    assert sorted(os.listdir(certs)) == ["proxy.crt", "sub"]
+    assert (certs / "sub" / "kept.crt").exists()
+    again = run(args, capsys)
+    assert again["changed"] is False and again["removed_files"] == [] and again["notify"] == []
+
+
+def test_a_removal_alone_is_a_change_with_the_folders_label(etc, capsys):
+    certs = etc / "certs"
+    certs.mkdir(mode=0o700)
+    os.chmod(certs, 0o700)
+    (certs / "old.crt").write_text("old\n")
+    result = run({"directories": [folder_entry(certs, exclusive=True, notify="ca")],
+                  "files": []}, capsys)
+    assert result["changed"] is True and result["changed_files"] == []
+    assert result["notify"] == ["ca"] and os.listdir(certs) == []
+
+
+def test_a_folder_that_is_not_exclusive_keeps_other_files(etc, capsys):
+    (etc / "other.conf").write_text("x\n")
+    os.chmod(etc, 0o700)
+    result = run({"directories": [folder_entry(etc)],
+                  "files": [entry(etc / "a.conf", "a\n")]}, capsys)
+    assert result["removed_files"] == [] and (etc / "other.conf").exists()

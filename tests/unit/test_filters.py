@@ -353,3 +353,16 @@ def test_ip_filters_without_netaddr_say_so(monkeypatch):
         filters.ip_ranges(["10.0.0.0/8"])
     assert filters.ip_range_errors(["10.0.0.0/8"]) == [
         "the Python library netaddr is missing on the controller (requirements.txt)."]
+
+
+def test_ca_certificate_files_one_checked_file_each_with_one_final_newline():
+    pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"
+    assert filters.ca_certificate_files([{"name": "proxy", "content": f"\n{pem}\n\n"}],
+                                        "/usr/local/share/ca-certificates/teletreball") == [{
+        "dest": "/usr/local/share/ca-certificates/teletreball/proxy.crt",
+        "content": pem + "\n",
+        "mode": "0644",
+        "validate": "openssl x509 -noout -in %s",
+        "notify": "ca_certificates",
+    }]
+    assert filters.ca_certificate_files([], "/x") == []
