@@ -89,6 +89,7 @@ archived:
 """
 
 import datetime
+import fcntl
 import hashlib
 import json
 import os
@@ -112,6 +113,30 @@ def read_bytes(path):
             return handle.read()
     except FileNotFoundError:
         return None
+
+
+def read_memo(path):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            memo = json.load(handle)
+    except (OSError, ValueError):
+        return {}
+    return memo if isinstance(memo, dict) else {}
+
+
+def remember(path, entries):
+    """Add this run's QR code texts to the memo. Several roles write packs at the same
+    time (site.yml runs the service hosts side by side): the memo is read again and
+    rewritten under a lock, so no run loses another's entries."""
+    lock = os.open(path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        memo = read_memo(path)
+        merged = dict(memo, **entries)
+        if merged != memo:
+            atomic_write(path, json.dumps(merged, indent=1, sort_keys=True) + "\n")
+    finally:
+        os.close(lock)
 
 
 def main():
@@ -172,12 +197,8 @@ def main():
     # The text behind each QR code, remembered (as a SHA-256) from the run that drew
     # it: a code whose text did not change is not drawn again to be compared.
     memo_path = os.path.join(base, ".qr-codes.json")
-    try:
-        with open(memo_path, encoding="utf-8") as handle:
-            memo = json.load(handle)
-    except (OSError, ValueError):
-        memo = {}
-    new_memo = dict(memo)
+    memo = read_memo(memo_path)
+    new_memo = {}
 
     for username, codes in sorted(qr_codes.items()):
         if not isinstance(codes, dict):
@@ -195,8 +216,8 @@ def main():
             if memo.get(relative) == digest and os.path.isfile(os.path.join(people, relative)):
                 continue
             ensure(relative, qr_png(module, text))
-    if new_memo != memo and not module.check_mode:
-        atomic_write(memo_path, json.dumps(new_memo, indent=1, sort_keys=True) + "\n")
+    if any(memo.get(key) != digest for key, digest in new_memo.items()) and not module.check_mode:
+        remember(memo_path, new_memo)
 
     # Folders made before (or by hand) must still be private.
     folders = sorted(set(packs) | set(qr_codes))

@@ -8,6 +8,7 @@ import os
 import stat
 
 import pytest
+from ansible.module_utils.testing import patch_module_args
 from module_runner import load_library_module, run_main  # registers our module_utils too
 from test_directory import VALID
 
@@ -368,3 +369,32 @@ def test_welcome_packs_draw_a_qr_code_again_only_when_its_text_changed(tmp_path,
     assert run_module("teletreball_welcome_packs", args, capsys)["written"] == ["anna/totp.png"]
     (base / "people" / "anna" / "totp.png").unlink()
     assert run_module("teletreball_welcome_packs", args, capsys)["written"] == ["anna/totp.png"]
+
+
+def test_welcome_packs_keep_the_qr_memo_entries_of_other_writers(tmp_path, capsys):
+    # site.yml runs the service hosts side by side: one role's run must not drop the
+    # entries another role's run added to the memo since this run read it.
+    base = tmp_path / "c"
+    run_module("teletreball_welcome_packs",
+               {"directory": str(base), "qr_codes": {"anna": {"vpn.png": "wg://a"}}}, capsys)
+    module = load_library_module("teletreball_welcome_packs")
+    real_read = module.read_memo
+    calls = []
+
+    def read_memo_while_another_writes(path):
+        calls.append(path)
+        if len(calls) == 1:  # the memo as this run first read it, then another run writes
+            memo = real_read(path)
+            module.atomic_write(path, json.dumps(dict(memo, **{"pau/totp.png": "d"})) + "\n")
+            return memo
+        return real_read(path)
+
+    module.read_memo = read_memo_while_another_writes
+    args = {"directory": str(base), "qr_codes": {"anna": {"totp.png": "otpauth://x"}}}
+    with patch_module_args(dict(args, _ansible_check_mode=False, _ansible_diff=False)), \
+            pytest.raises(SystemExit):
+        module.main()
+    capsys.readouterr()
+    memo = json.loads((base / ".qr-codes.json").read_text())
+    assert sorted(memo) == ["anna/totp.png", "anna/vpn.png", "pau/totp.png"]
+    assert mode(base / ".qr-codes.json") == 0o600 and mode(base / ".qr-codes.json.lock") == 0o600
