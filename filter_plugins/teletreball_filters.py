@@ -354,6 +354,64 @@ def ip_range_errors(networks, name="the list"):
     return errors
 
 
+def _setting_problem(rule):
+    """What is wrong with one setting (None when nothing), see setting_errors."""
+    value = rule.get("value")
+    items = value if isinstance(value, list) else [value]
+    if "min_items" in rule and (not isinstance(value, list) or len(value) < rule["min_items"]):
+        return "too few entries"
+    if "int" in rule:
+        low, high = rule["int"]
+        text = str(value)
+        if isinstance(value, bool) or not re.fullmatch(r"[0-9]+", text):
+            return "not a whole number"
+        if not low <= int(text) <= high:
+            return f"out of {low}..{high}"
+    if "match" in rule:
+        pattern = re.compile(rule["match"])
+        if any(not isinstance(item, str) or not pattern.match(item) for item in items):
+            return "not of that form"
+    if "keys_match" in rule:
+        pattern = re.compile(rule["keys_match"])
+        if not isinstance(value, dict) or any(not pattern.match(str(key)) for key in value):
+            return "not of that form"
+    if rule.get("networks"):
+        problems = ip_range_errors(value, rule["name"])
+        if problems:
+            return " ".join(problems)
+    return None
+
+
+def setting_errors(rules):
+    """The problems of single settings, one sentence each naming the setting, what it
+    must be and its value (empty: every setting is good).
+
+    Each rule is {name, value, why} and its checks: ``int: [min, max]`` (a whole number
+    in that range), ``match: regex`` (the text, or each text of a list, matches from its
+    start), ``keys_match: regex`` (each key of a mapping), ``networks: true`` (addresses
+    or CIDR networks without host bits), ``min_items: n`` (a list of at least n entries).
+    The roles' preflights check with it what meta/argument_specs.yml cannot say (ranges,
+    forms); the types are checked there."""
+    errors = []
+    for rule in rules:
+        problem = _setting_problem(rule)
+        if problem is not None:
+            errors.append(f"{rule['name']} must be {rule['why']} ({problem}); "
+                          f"it is {rule.get('value')!r}.")
+    return errors
+
+
+def repeated(items):
+    """The items that occur more than once, each once, in the order of their first
+    occurrence."""
+    seen, out = set(), []
+    for item in items:
+        if item in seen and item not in out:
+            out.append(item)
+        seen.add(item)
+    return out
+
+
 def ip_ranges(networks):
     """Addresses or CIDR networks as the ranges coturn reads: 'first-last'.
 
@@ -433,4 +491,6 @@ class FilterModule:
             "teletreball_ip_range_errors": ip_range_errors,
             "teletreball_debs_to_publish": debs_to_publish,
             "teletreball_ca_certificate_files": ca_certificate_files,
+            "teletreball_setting_errors": setting_errors,
+            "teletreball_repeated": repeated,
         }

@@ -366,3 +366,46 @@ def test_ca_certificate_files_one_checked_file_each_with_one_final_newline():
         "notify": "ca_certificates",
     }]
     assert filters.ca_certificate_files([], "/x") == []
+
+
+def test_setting_errors_name_the_setting_its_rule_and_its_value():
+    rules = [
+        {"name": "port", "value": 22, "int": [1, 65535], "why": "a TCP port"},
+        {"name": "port_text", "value": "2222", "int": [1, 65535], "why": "a TCP port"},
+        {"name": "tries", "value": 9, "int": [1, 4], "why": "1 to 4 (CIS 5.1.16)"},
+        {"name": "flag", "value": True, "int": [0, 1], "why": "a number"},
+        {"name": "size", "value": "2G", "match": "^[0-9]+[KMGT]?$", "why": "a size"},
+        {"name": "size2", "value": "lots", "match": "^[0-9]+[KMGT]?$", "why": "a size"},
+        {"name": "servers", "value": ["a.es", "b c"], "match": "^[A-Za-z0-9.:-]+$",
+         "min_items": 1, "why": "NTP server names"},
+        {"name": "none", "value": [], "min_items": 1, "why": "at least one name"},
+        {"name": "sysctl", "value": {"net.x": 1, "Bad Key": 2}, "keys_match": "^[a-z0-9_.-]+$",
+         "why": "sysctl keys"},
+        {"name": "nets", "value": ["10.0.0.0/8", "10.0.0.1/8"], "networks": True,
+         "why": "CIDR networks"},
+        {"name": "nets_ok", "value": ["10.0.0.0/8"], "networks": True, "why": "CIDR networks"},
+    ]
+    assert filters.setting_errors(rules) == [
+        "tries must be 1 to 4 (CIS 5.1.16) (out of 1..4); it is 9.",
+        "flag must be a number (not a whole number); it is True.",
+        "size2 must be a size (not of that form); it is 'lots'.",
+        "servers must be NTP server names (not of that form); it is ['a.es', 'b c'].",
+        "none must be at least one name (too few entries); it is [].",
+        "sysctl must be sysctl keys (not of that form); it is {'net.x': 1, 'Bad Key': 2}.",
+        "nets must be CIDR networks (nets[1]: '10.0.0.1/8' has host bits set: write "
+        "10.0.0.0/8.); it is ['10.0.0.0/8', '10.0.0.1/8'].",
+    ]
+    assert filters.setting_errors([]) == []
+
+
+def test_repeated_lists_each_repeated_item_once_in_order():
+    assert filters.repeated(["a", "b", "a", "c", "b", "a"]) == ["a", "b"]
+    assert filters.repeated(["a", "b"]) == []
+
+
+def test_setting_rule_for_the_credentials_folder_refuses_relative_and_dot_dot():
+    rule = {"name": "dir", "why": "absolute", "match": r"^/(?!(?:.*/)?\.\.(?:/|$))"}
+    good = ["/srv/teletreball/credentials/lab", "/a/..b/c", "/a/b.."]
+    bad = ["credentials/lab", "/srv/../etc", "/..", "/a/..", ""]
+    assert filters.setting_errors([dict(rule, value=value) for value in good]) == []
+    assert len(filters.setting_errors([dict(rule, value=value) for value in bad])) == len(bad)
