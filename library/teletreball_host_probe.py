@@ -21,7 +21,17 @@ description:
   - The modification time of dpkg's status file, so that a later play can tell whether
     a package was installed or removed since this probe (and look for privileged
     programs again only then).
+  - Which of O(packages) are not installed, asked of dpkg as C(teletreball_packages)
+    asks it, so that the role runs its package task only when one is missing.
 options:
+  packages:
+    description:
+      - Debian package names (no release, version or architecture). RV(missing_packages)
+        lists those that dpkg lists neither as installed nor as provided by an installed
+        package.
+    type: list
+    elements: str
+    default: []
   privileged_search_paths:
     description:
       - Absolute paths of the folders where setuid and setgid programs are looked for.
@@ -41,7 +51,13 @@ EXAMPLES = r"""
 - name: Find out what the baseline needs to know about the host
   teletreball_host_probe:
     privileged_search_paths: [/usr, /bin, /sbin, /opt]
+    packages: [openssh-server, nftables, auditd]
   register: _baseline_probe
+
+- name: Install what is missing (one dpkg-query above, apt only now)
+  teletreball_packages:
+    names: [openssh-server, nftables, auditd]
+  when: _baseline_probe.missing_packages | length > 0
 
 - name: Set the kernel parameters only where the host can
   ansible.posix.sysctl:
@@ -72,6 +88,12 @@ privileged_programs:
   type: list
   elements: str
   sample: [/usr/bin/passwd, /usr/bin/sudo]
+missing_packages:
+  description: The names of O(packages) that are not installed, in their order.
+  returned: always
+  type: list
+  elements: str
+  sample: [auditd]
 dpkg_status_mtime:
   description: Modification time of C(/var/lib/dpkg/status) (seconds since the epoch), 0 without it.
   returned: always
@@ -80,10 +102,13 @@ dpkg_status_mtime:
 """
 
 import os
+import re
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.teletreball_dpkg import missing_packages
 
 DPKG_STATUS = "/var/lib/dpkg/status"
+PACKAGE_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")  # Debian policy 5.6.1
 PROC_SYS_PROBE = "/proc/sys/net/ipv4/ip_forward"
 
 
@@ -118,6 +143,22 @@ def privileged_programs(module, paths):
     return sorted({line for line in out.splitlines() if line})
 
 
+def missing(module, names):
+    if not names:
+        return []
+    dpkg_query = module.get_bin_path("dpkg-query", required=True)
+
+    def run(argv):
+        return module.run_command(argv, environ_update={"LC_ALL": "C.UTF-8"},
+                                  expand_user_and_vars=False)
+
+    try:
+        return missing_packages(run, dpkg_query, names)
+    except RuntimeError as exc:
+        module.fail_json(msg=str(exc))
+    return []  # not reached
+
+
 def mtime(path):
     try:
         return os.stat(path).st_mtime
@@ -129,6 +170,7 @@ def main():
     module = AnsibleModule(
         argument_spec={
             "privileged_search_paths": {"type": "list", "elements": "path", "default": []},
+            "packages": {"type": "list", "elements": "str", "default": []},
         },
         supports_check_mode=True,
     )
@@ -137,6 +179,9 @@ def main():
     if relative:
         module.fail_json(msg="privileged_search_paths must be absolute paths: "
                              f"{', '.join(relative)}")
+    bad = [name for name in module.params["packages"] if not PACKAGE_RE.fullmatch(name)]
+    if bad:
+        module.fail_json(msg=f"packages: not Debian package names: {', '.join(bad)}")
     kind = container_type(module)
     module.exit_json(
         changed=False,
@@ -144,6 +189,7 @@ def main():
         container_type=kind,
         kernel_parameters_writable=os.access(PROC_SYS_PROBE, os.W_OK),
         privileged_programs=privileged_programs(module, paths),
+        missing_packages=missing(module, module.params["packages"]),
         dpkg_status_mtime=mtime(DPKG_STATUS),
     )
 

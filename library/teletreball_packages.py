@@ -135,12 +135,14 @@ import re
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.teletreball_dpkg import (
+    is_installed,
+    query_provided,
+    query_states,
+)
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")  # Debian policy 5.6.1
 RELEASE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+~_-]*$")
-# Each line: name, tab, three letters (wanted state, status, error flag).
-QUERY_FORMAT = r"${Package}\t${db:Status-Abbrev}\n"
-PROVIDES_FORMAT = r"${db:Status-Abbrev}\t${Provides}\n"
 LISTS_DIR = "/var/lib/apt/lists"
 STAMP = "/var/lib/apt/periodic/update-success-stamp"
 SOURCES = ("/etc/apt/sources.list", "/etc/apt/sources.list.d")
@@ -176,40 +178,6 @@ def parse_names(names):
     return wanted
 
 
-def parse_query(out):
-    """dpkg's status letters of each package in the output of dpkg-query; a package listed
-    on several lines (one per architecture) is installed when one of them is."""
-    states = {}
-    for line in out.splitlines():
-        name, tab, abbrev = line.partition("\t")
-        if not tab:
-            continue
-        abbrev = abbrev.strip()
-        if states.get(name, "")[1:2] != "i":
-            states[name] = abbrev
-    return states
-
-
-def parse_provides(out):
-    """The names that installed packages provide, from lines ``ABBREV<TAB>PROVIDES``
-    (PROVIDES as in a control file: ``name (= version), other``)."""
-    names = set()
-    for line in out.splitlines():
-        abbrev, tab, provides = line.partition("\t")
-        if not tab or not is_installed(abbrev):
-            continue
-        for item in provides.split(","):
-            name = item.strip().split(" ", 1)[0].split(":", 1)[0]
-            if name:
-                names.add(name)
-    return names
-
-
-def is_installed(abbrev):
-    """The second letter is dpkg's status: i = installed (wanted state and error flag aside)."""
-    return abbrev[1:2] == "i"
-
-
 def listing(missing):
     """The diff's text: each package with dpkg's status letters."""
     return "".join(f"{entry} ({abbrev.strip() or 'not known to dpkg'})\n"
@@ -241,29 +209,21 @@ class Packages:
         """``[(name, entry, abbrev)]`` of the packages dpkg does not list as installed."""
         names = [name for name, _ in self.wanted]
         dpkg_query = self.module.get_bin_path("dpkg-query", required=True)
-        rc, out, err = self.run([dpkg_query, "-W", f"--showformat={QUERY_FORMAT}", *names])
-        # 1: some name is not known to dpkg (it says so on stderr): it is missing.
-        if rc not in (0, 1):
-            self.fail(f"dpkg-query failed (exit {rc}): {tail(err or out)}")
-        states = parse_query(out)
-        missing = [
-            (name, entry, states.get(name, ""))
-            for name, entry in self.wanted
-            if not is_installed(states.get(name, ""))
-        ]
-        if missing:
-            # A virtual name (such as lua5.4-unbound) is never installed under its own
-            # name: it is there when an installed package provides it.
-            provided = self.provided(dpkg_query)
-            missing = [item for item in missing if item[0] not in provided]
+        try:
+            states = query_states(self.run, dpkg_query, names)
+            missing = [
+                (name, entry, states.get(name, ""))
+                for name, entry in self.wanted
+                if not is_installed(states.get(name, ""))
+            ]
+            if missing:
+                # A virtual name (such as lua5.4-unbound) is never installed under its own
+                # name: it is there when an installed package provides it.
+                provided = query_provided(self.run, dpkg_query)
+                missing = [item for item in missing if item[0] not in provided]
+        except RuntimeError as exc:
+            self.fail(tail(str(exc)))
         return missing
-
-    def provided(self, dpkg_query):
-        """The virtual names the installed packages provide (one more dpkg-query)."""
-        rc, out, err = self.run([dpkg_query, "-W", f"--showformat={PROVIDES_FORMAT}"])
-        if rc != 0:
-            self.fail(f"dpkg-query failed (exit {rc}): {tail(err or out)}")
-        return parse_provides(out)
 
     def cache_is_stale(self):
         if not glob.glob(os.path.join(LISTS_DIR, "*_Packages*")):

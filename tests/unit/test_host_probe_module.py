@@ -112,3 +112,51 @@ def test_dpkg_status_time_is_read_and_zero_without_it(probe, tmp_path, capsys):
     status.write_text("Package: x\n")
     os.utime(status, (1_700_000_000.5, 1_700_000_000.5))
     assert probe({}, capsys, check_mode=True)["dpkg_status_mtime"] == 1_700_000_000.5
+
+
+class FakeDpkg(FakeDetectVirt):
+    """Also answers dpkg-query: ``states`` maps installed names to their status letters,
+    ``provides`` lists what installed packages provide; ``rc`` makes it fail."""
+
+    def __init__(self, states, provides=(), rc=None):
+        super().__init__()
+        self.states, self.provides, self.rc = states, provides, rc
+
+    def __call__(self, module, argv, **kwargs):
+        if os.path.basename(argv[0]) != "dpkg-query":
+            return super().__call__(module, argv, **kwargs)
+        self.calls.append(argv)
+        if self.rc is not None:
+            return self.rc, "", "dpkg-query: broken database\n"
+        if "${Provides}" in argv[2]:
+            return 0, "".join(f"ii \t{name}\n" for name in self.provides), ""
+        names = argv[3:]
+        out = "".join(f"{name}\t{self.states[name]}\n" for name in names if name in self.states)
+        return (0 if all(name in self.states for name in names) else 1), out, ""
+
+
+def test_missing_packages_are_those_neither_installed_nor_provided(probe, capsys):
+    dpkg = FakeDpkg({"openssh-server": "ii ", "auditd": "rc "}, provides=["lua5.4-unbound"])
+    result = probe({"packages": ["openssh-server", "auditd", "lua5.4-unbound", "chrony"]},
+                   capsys, dpkg)
+    assert result["rc"] == 0 and result["changed"] is False
+    assert result["missing_packages"] == ["auditd", "chrony"]
+
+
+def test_nothing_missing_is_one_dpkg_query(probe, capsys):
+    dpkg = FakeDpkg({"openssh-server": "ii ", "nftables": "hi "})
+    assert probe({"packages": ["openssh-server", "nftables"]}, capsys, dpkg)[
+        "missing_packages"] == []
+    assert [os.path.basename(c[0]) for c in dpkg.calls].count("dpkg-query") == 1
+
+
+def test_a_failing_dpkg_query_fails_the_module(probe, capsys):
+    result = probe({"packages": ["auditd"]}, capsys, FakeDpkg({}, rc=2))
+    assert result["failed"] is True
+    assert result["msg"] == "dpkg-query failed (exit 2): dpkg-query: broken database"
+
+
+def test_package_names_with_a_release_or_odd_characters_are_refused(probe, capsys):
+    result = probe({"packages": ["auditd", "debhelper/trixie-backports", "Bad"]}, capsys)
+    assert result["failed"] is True
+    assert result["msg"] == "packages: not Debian package names: debhelper/trixie-backports, Bad"
