@@ -122,9 +122,9 @@ from ansible.module_utils.teletreball_pki import (
     describe_key,
     describe_wanted,
     key_is_wanted,
+    parse_now,
     public_der,
     signed_by,
-    utc,
     validity,
 )
 
@@ -221,17 +221,11 @@ def certificate_problems(data, key, common_name, now, renew_days):
     return reasons
 
 
-def parse_now(module):
-    value = module.params["now"]
-    if value is None:
-        return datetime.datetime.now(datetime.UTC)
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
+def now_of(module):
     try:
-        return utc(datetime.datetime.fromisoformat(text))
+        return parse_now(module.params["now"])
     except ValueError:
-        module.fail_json(msg=f"now: {value} is not an ISO 8601 time.")
+        module.fail_json(msg=f"now: {module.params['now']} is not an ISO 8601 time.")
     return None  # not reached
 
 
@@ -285,7 +279,7 @@ def main():
     )
     if not HAS_CRYPTOGRAPHY:
         module.fail_json(msg=missing_required_lib("cryptography"))
-    reasons = check(module.params, parse_now(module))
+    reasons = check(module.params, now_of(module))
     module.exit_json(changed=False, ready=not reasons, reasons=reasons)
 
 

@@ -267,9 +267,9 @@ from ansible.module_utils.teletreball_pki import (
     describe_key,
     describe_wanted,
     key_is_wanted,
+    parse_now,
     public_der,
     signed_by,
-    utc,
     validity,
 )
 
@@ -483,16 +483,6 @@ def make_request(private_key, item):
 
 
 # --- arguments ----------------------------------------------------------------------------
-
-
-def parse_now(value):
-    if value is None:
-        return datetime.datetime.now(datetime.UTC)
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    moment = datetime.datetime.fromisoformat(text)
-    return utc(moment)
 
 
 def regular_or_missing(path, problems):

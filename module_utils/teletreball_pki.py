@@ -70,3 +70,14 @@ def signed_by(certificate, issuer_public_key):
     except (InvalidSignature, UnsupportedAlgorithm, ValueError, TypeError):
         return False
     return True
+
+
+def parse_now(value):
+    """The time of an ISO 8601 text (UTC when it has no zone; Z accepted), now when None;
+    ValueError when the text is not such a time."""
+    if value is None:
+        return datetime.datetime.now(datetime.UTC)
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    return utc(datetime.datetime.fromisoformat(text))
