@@ -117,6 +117,7 @@ import os
 import stat
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.teletreball_hostfiles import NotRegularFile, read_regular
 from ansible.module_utils.teletreball_pki import (
     HAS_CRYPTOGRAPHY,
     describe_key,
@@ -139,24 +140,18 @@ def read_file(path, mode, reasons):
     """The bytes of a regular file of that mode, or None (with the reason)."""
     name = os.path.basename(path)
     try:
-        info = os.lstat(path)
-    except FileNotFoundError:
-        reasons.append(f"{name}: missing")
-        return None
-    except OSError as exc:
-        reasons.append(f"{name}: cannot be read ({exc.strerror})")
-        return None
-    if not stat.S_ISREG(info.st_mode):
+        info, data = read_regular(path)
+    except NotRegularFile:
         reasons.append(f"{name}: not a regular file")
         return None
-    if stat.S_IMODE(info.st_mode) != mode:
-        reasons.append(f"{name}: mode {stat.S_IMODE(info.st_mode):04o}, not {mode:04o}")
-    try:
-        with open(path, "rb") as handle:
-            return handle.read()
     except OSError as exc:
         reasons.append(f"{name}: cannot be read ({exc.strerror})")
         return None
+    if info is None:
+        reasons.append(f"{name}: missing")
+    elif stat.S_IMODE(info.st_mode) != mode:
+        reasons.append(f"{name}: mode {stat.S_IMODE(info.st_mode):04o}, not {mode:04o}")
+    return data
 
 
 def common_names(name):

@@ -162,3 +162,10 @@ def test_inside_the_renewal_window_and_not_yet_valid(ca, capsys):
 def test_a_bad_time_fails_the_module(ca, capsys):
     result = check(ca, capsys, now="yesterday")
     assert result["failed"] is True and result["msg"] == "now: yesterday is not an ISO 8601 time."
+
+
+def test_a_linked_file_is_not_taken(ca, capsys):
+    target = ca["folder"].parent / "elsewhere.crt"
+    (ca["folder"] / "ca.crt").rename(target)
+    os.symlink(target, ca["folder"] / "ca.crt")
+    assert check(ca, capsys)["reasons"] == ["ca.crt: not a regular file"]
