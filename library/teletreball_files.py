@@ -46,9 +46,17 @@ options:
         type: path
         required: true
       content:
-        description: The whole content of the file, as text (written as UTF-8).
+        description:
+          - The whole content of the file, as text (written as UTF-8).
+          - Exactly one of O(files[].content) and O(files[].src) is given.
         type: str
-        required: true
+      src:
+        description:
+          - Absolute path of a regular file on the host whose bytes are the content, for
+            instance a service's own copy of a certificate and key of the PKI. Read when the
+            module runs, so the content never passes through the controller.
+          - It must exist, also in check mode, and must not be a link.
+        type: path
       mode:
         description: Permissions as a quoted string of four octal digits, such as C('0640').
         type: str
@@ -300,12 +308,38 @@ def prepare(params, check_mode):
             else:
                 if not any("%s" in arg for arg in argv):
                     problems.append(f"validate of {dest} must contain %s (the candidate file).")
-        data = encode_content(item["content"], problems, of=f" of {dest}")
+        if (item["content"] is None) == (item["src"] is None):
+            problems.append(f"file {dest} needs exactly one of content and src.")
+            data = b""
+        elif item["src"] is not None:
+            data = read_source(item["src"], dest, problems)
+        else:
+            data = encode_content(item["content"], problems, of=f" of {dest}")
         files.append(dict(item, dest=dest, data=data, mode_bits=mode, uid=uid, gid=gid,
                           argv=argv))
     if problems:
         raise Problems.of(problems)
     return folders, files, warnings
+
+
+def read_source(src, dest, problems):
+    """The bytes of ``src``, the source of ``dest`` on the host (b"" and a problem
+    when it cannot be read)."""
+    if not os.path.isabs(src):
+        problems.append(f"src {src} of {dest} must be an absolute path.")
+        return b""
+    try:
+        info, data = read_regular(src)
+    except NotRegularFile:
+        problems.append(f"src {src} of {dest} is not a regular file (a link, a folder...).")
+        return b""
+    except OSError as exc:
+        problems.append(f"Cannot read src {src} of {dest}: {exc}.")
+        return b""
+    if info is None:
+        problems.append(f"src {src} of {dest} does not exist.")
+        return b""
+    return data
 
 
 def missing_folders(path):
@@ -497,7 +531,8 @@ def content_diff(item, before):
 def invocation(params):
     """The arguments to return with the result: every content replaced by a marker."""
     shown = dict(params)
-    shown["files"] = [dict(item, content=HIDDEN) for item in params["files"]]
+    shown["files"] = [dict(item, content=None if item["content"] is None else HIDDEN)
+                      for item in params["files"]]
     return {"module_args": shown}
 
 
@@ -514,7 +549,8 @@ def main():
                 "options": dict(
                     common,
                     dest={"type": "path", "required": True},
-                    content={"type": "str", "required": True},
+                    content={"type": "str"},
+                    src={"type": "path"},
                     validate={"type": "str"},
                     notify={"type": "str"},
                     secret={"type": "bool", "default": False},

@@ -399,3 +399,49 @@ def test_a_folder_that_is_not_exclusive_keeps_other_files(etc, capsys):
     result = run({"directories": [folder_entry(etc)],
                   "files": [entry(etc / "a.conf", "a\n")]}, capsys)
     assert result["removed_files"] == [] and (etc / "other.conf").exists()
+
+
+def source_entry(dest, src, mode="0640", **extra):
+    return dict(dest=str(dest), src=str(src), mode=mode, owner=OWNER, group=GROUP, **extra)
+
+
+def test_src_copies_a_file_of_the_host_and_keeps_a_secret_out_of_the_result(etc, tmp_path, capsys):
+    pki = tmp_path / "pki"
+    pki.mkdir()
+    (pki / "web.key").write_text(PRIVATE)
+    (pki / "web.crt").write_bytes(b"certificate\n")
+    files = [source_entry(etc / "key.pem", pki / "web.key", secret=True, notify="xrdp"),
+             source_entry(etc / "cert.pem", pki / "web.crt", mode="0644", notify="xrdp")]
+    result = run({"files": files}, capsys)
+    assert result["rc"] == 0 and result["changed_files"] == [str(etc / "key.pem"), str(etc / "cert.pem")]
+    assert (etc / "key.pem").read_text() == PRIVATE and mode(etc / "key.pem") == 0o640
+    assert "hunter2" not in result["raw"]
+    assert result["invocation"]["module_args"]["files"][0]["src"] == str(pki / "web.key")
+    # The same sources again: nothing to do; a renewed source is copied again.
+    assert run({"files": files}, capsys)["changed"] is False
+    (pki / "web.crt").write_bytes(b"renewed\n")
+    again = run({"files": files}, capsys)
+    assert again["changed_files"] == [str(etc / "cert.pem")]
+    assert (etc / "cert.pem").read_bytes() == b"renewed\n"
+
+
+def test_src_must_be_one_regular_file_that_exists(etc, tmp_path, capsys):
+    (tmp_path / "real.crt").write_text("c\n")
+    os.symlink(tmp_path / "real.crt", tmp_path / "link.crt")
+    both = entry(etc / "both.pem", "text\n", src=str(tmp_path / "real.crt"))
+    neither = dict(dest=str(etc / "neither.pem"), mode="0644", owner=OWNER, group=GROUP)
+    result = run({"files": [
+        source_entry(etc / "a.pem", tmp_path / "missing.crt"),
+        source_entry(etc / "b.pem", tmp_path / "link.crt"),
+        source_entry(etc / "c.pem", "relative.crt"),
+        both, neither,
+    ]}, capsys)
+    assert result["failed"] is True and result["msg"].startswith("teletreball_files: 5 problem(s):")
+    for text in ("missing.crt of", "does not exist", "link.crt of", "not a regular file",
+                 "must be an absolute path", "needs exactly one of content and src"):
+        assert text in result["msg"]
+    assert os.listdir(etc) == []
+    # Check mode reads the source too: a missing one is an error there as well.
+    checked = run({"files": [source_entry(etc / "a.pem", tmp_path / "missing.crt")]}, capsys,
+                  check_mode=True)
+    assert checked["failed"] is True and "does not exist" in checked["msg"]
