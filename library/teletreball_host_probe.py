@@ -23,6 +23,12 @@ description:
     programs again only then).
   - Which of O(packages) are not installed, asked of dpkg as C(teletreball_packages)
     asks it, so that the role runs its package task only when one is missing.
+  - The distribution facts the roles read, as C(ansible.builtin.setup) names them
+    (RV(ansible_facts)), from C(/etc/os-release) and C(/etc/debian_version), so that the
+    plays need not gather facts. On a host that is not Debian only these are read, so
+    the caller can refuse it with a clear message.
+  - The address of the SSH client of the connection (C(SSH_CLIENT)), which the
+    baseline's firewall must not lock out.
 options:
   packages:
     description:
@@ -99,15 +105,45 @@ dpkg_status_mtime:
   returned: always
   type: float
   sample: 1796579268.98
+ssh_client:
+  description: The address of the SSH client of this connection (first field of
+    C(SSH_CLIENT)), empty when the connection is not SSH.
+  returned: always
+  type: str
+  sample: 192.0.2.10
+ansible_facts:
+  description: The distribution facts, named as C(ansible.builtin.setup) names them.
+  returned: always
+  type: dict
+  contains:
+    distribution:
+      description: C(Debian) on Debian (C(NAME) of C(/etc/os-release) otherwise).
+      type: str
+      sample: Debian
+    distribution_version:
+      description: C(/etc/debian_version) on Debian when it is a number, else C(VERSION_ID).
+      type: str
+      sample: "13.2"
+    distribution_major_version:
+      description: The part of RV(ansible_facts.distribution_version) before the first dot.
+      type: str
+      sample: "13"
+    distribution_release:
+      description: C(VERSION_CODENAME) of C(/etc/os-release).
+      type: str
+      sample: trixie
 """
 
 import os
 import re
+import shlex
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.teletreball_dpkg import missing_packages
 
 DPKG_STATUS = "/var/lib/dpkg/status"
+OS_RELEASE = ("/etc/os-release", "/usr/lib/os-release")
+DEBIAN_VERSION = "/etc/debian_version"
 PACKAGE_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")  # Debian policy 5.6.1
 PROC_SYS_PROBE = "/proc/sys/net/ipv4/ip_forward"
 
@@ -159,6 +195,44 @@ def missing(module, names):
     return []  # not reached
 
 
+def read_text(path):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except OSError:
+        return ""
+
+
+def os_release(text):
+    """The KEY=value pairs of an os-release file (values unquoted as a shell would)."""
+    pairs = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if not sep or not re.fullmatch(r"[A-Z0-9_]+", key.strip()):
+            continue
+        try:
+            words = shlex.split(value)
+        except ValueError:
+            continue
+        pairs[key.strip()] = words[0] if words else ""
+    return pairs
+
+
+def distribution_facts(release_text, debian_version_text):
+    """The facts of ansible.builtin.setup's distribution collector that the roles read."""
+    release = os_release(release_text)
+    debian = release.get("ID") == "debian"
+    name = "Debian" if debian else release.get("NAME", "") or "unknown"
+    number = debian_version_text.strip()
+    version = number if debian and re.match(r"^[0-9]", number) else release.get("VERSION_ID", "")
+    return {
+        "distribution": name,
+        "distribution_version": version,
+        "distribution_major_version": version.split(".")[0],
+        "distribution_release": release.get("VERSION_CODENAME", ""),
+    }
+
+
 def mtime(path):
     try:
         return os.stat(path).st_mtime
@@ -182,9 +256,20 @@ def main():
     bad = [name for name in module.params["packages"] if not PACKAGE_RE.fullmatch(name)]
     if bad:
         module.fail_json(msg=f"packages: not Debian package names: {', '.join(bad)}")
+    facts = distribution_facts(
+        next((text for text in map(read_text, OS_RELEASE) if text), ""), read_text(DEBIAN_VERSION))
+    client = (os.environ.get("SSH_CLIENT") or "").split(" ")[0]
+    if facts["distribution"] != "Debian":
+        # Nothing else is read: the caller refuses the host with its own message.
+        module.exit_json(changed=False, ansible_facts=facts, ssh_client=client, container=False,
+                         container_type="unknown", kernel_parameters_writable=False,
+                         privileged_programs=[], missing_packages=module.params["packages"],
+                         dpkg_status_mtime=0.0)
     kind = container_type(module)
     module.exit_json(
         changed=False,
+        ansible_facts=facts,
+        ssh_client=client,
         container=kind != "none",
         container_type=kind,
         kernel_parameters_writable=os.access(PROC_SYS_PROBE, os.W_OK),

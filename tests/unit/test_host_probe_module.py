@@ -12,6 +12,13 @@ from ansible.module_utils.basic import AnsibleModule
 from module_runner import load_library_module, run_main
 
 REAL_RUN_COMMAND = AnsibleModule.run_command
+TRIXIE_OS_RELEASE = """PRETTY_NAME="Debian GNU/Linux 13 (trixie)"
+NAME="Debian GNU/Linux"
+VERSION_ID="13"
+VERSION="13 (trixie)"
+VERSION_CODENAME=trixie
+ID=debian
+"""
 
 
 class FakeDetectVirt:
@@ -34,6 +41,10 @@ class FakeDetectVirt:
 def probe(monkeypatch, tmp_path):
     module = load_library_module("teletreball_host_probe")
     monkeypatch.setattr(module, "DPKG_STATUS", str(tmp_path / "dpkg-status"))
+    (tmp_path / "os-release").write_text(TRIXIE_OS_RELEASE)
+    (tmp_path / "debian_version").write_text("13.2\n")
+    monkeypatch.setattr(module, "OS_RELEASE", (str(tmp_path / "os-release"),))
+    monkeypatch.setattr(module, "DEBIAN_VERSION", str(tmp_path / "debian_version"))
 
     def run(args, capsys, detect=None, check_mode=False):
         detect = detect or FakeDetectVirt()
@@ -160,3 +171,33 @@ def test_package_names_with_a_release_or_odd_characters_are_refused(probe, capsy
     result = probe({"packages": ["auditd", "debhelper/trixie-backports", "Bad"]}, capsys)
     assert result["failed"] is True
     assert result["msg"] == "packages: not Debian package names: debhelper/trixie-backports, Bad"
+
+
+def test_distribution_facts_are_those_setup_would_gather(probe, capsys, monkeypatch):
+    monkeypatch.setenv("SSH_CLIENT", "192.0.2.10 50122 22")
+    result = probe({}, capsys)
+    assert result["ansible_facts"] == {
+        "distribution": "Debian", "distribution_version": "13.2",
+        "distribution_major_version": "13", "distribution_release": "trixie"}
+    assert result["ssh_client"] == "192.0.2.10"
+    monkeypatch.delenv("SSH_CLIENT")
+    assert probe({}, capsys)["ssh_client"] == ""
+
+
+def test_a_testing_release_takes_the_version_of_os_release(tmp_path, probe, capsys):
+    (tmp_path / "debian_version").write_text("forky/sid\n")
+    (tmp_path / "os-release").write_text(TRIXIE_OS_RELEASE.replace('VERSION_ID="13"', 'VERSION_ID="14"')
+                                         .replace("trixie", "forky"))
+    facts = probe({}, capsys)["ansible_facts"]
+    assert facts["distribution_major_version"] == "14" and facts["distribution_release"] == "forky"
+
+
+def test_on_another_distribution_only_the_facts_are_read(tmp_path, probe, capsys):
+    (tmp_path / "os-release").write_text('NAME="Ubuntu"\nID=ubuntu\nVERSION_ID="24.04"\n'
+                                         "VERSION_CODENAME=noble\nbroken line\n")
+    detect = FakeDpkg({})
+    result = probe({"packages": ["sudo"], "privileged_search_paths": [str(tmp_path)]}, capsys,
+                   detect=detect)
+    assert result["ansible_facts"]["distribution"] == "Ubuntu"
+    assert result["ansible_facts"]["distribution_major_version"] == "24"
+    assert detect.calls == [] and result["changed"] is False
