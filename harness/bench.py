@@ -253,10 +253,11 @@ def case_scale(bench: Bench, counts, results=None, save=lambda: None) -> dict:
     for count in counts:
         extra = bench.workdir / f"scale-{count}-vars.json"
         credentials = cache_dir() / "bench" / f"credentials-{count}"
-        if not credentials.exists():
-            # The lab's CA, keys and admin key; only the people differ.
-            shutil.copytree(CREDENTIALS, credentials, symlinks=True,
-                            ignore=shutil.ignore_patterns("people", "archive", "memo"))
+        # The lab's CA, keys and admin key as they are now (a copy left by an
+        # earlier bench may predate them); only the people differ.
+        shutil.rmtree(credentials, ignore_errors=True)
+        shutil.copytree(CREDENTIALS, credentials, symlinks=True,
+                        ignore=shutil.ignore_patterns("people", "archive", "memo"))
         extra.write_text(json.dumps({
             "teletreball_staff": generated_staff(count),
             "teletreball_credentials_dir": str(credentials),
