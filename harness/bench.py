@@ -254,10 +254,12 @@ def case_scale(bench: Bench, counts, results=None, save=lambda: None) -> dict:
         extra = bench.workdir / f"scale-{count}-vars.json"
         credentials = cache_dir() / "bench" / f"credentials-{count}"
         # The lab's CA, keys and admin key as they are now (a copy left by an
-        # earlier bench may predate them); only the people differ.
+        # earlier bench may predate them); only the people differ, and their VPN
+        # addresses, allocated anew in the larger pool below.
         shutil.rmtree(credentials, ignore_errors=True)
         shutil.copytree(CREDENTIALS, credentials, symlinks=True,
-                        ignore=shutil.ignore_patterns("people", "archive", "memo"))
+                        ignore=shutil.ignore_patterns("people", "archive", "memo",
+                                                       "vpn-addresses.json"))
         extra.write_text(json.dumps({
             "teletreball_staff": generated_staff(count),
             "teletreball_credentials_dir": str(credentials),
