@@ -27,8 +27,9 @@ import json
 import os
 import re
 
+from ansible.module_utils.teletreball_directory import USERNAME_RE
+
 STATE_VERSION = 1
-USERNAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 HOST = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$")
 ROOM = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 # Actions that change nothing on the server: reported, never counted as a change.
@@ -66,7 +67,7 @@ def state_problems(hosts, accounts, rooms, muc_host):
     for index, account in enumerate(accounts):
         label = f"accounts[{index}] ({account['username']}@{account['host']})"
         jid = f"{account['username']}@{account['host']}"
-        if not USERNAME.match(account["username"]):
+        if not USERNAME_RE.fullmatch(account["username"]):
             problems.append(f"{label}: the username is not a valid staff username.")
         if account["host"] not in hosts:
             problems.append(f"{label}: the host is not one of the managed hosts.")

@@ -413,7 +413,8 @@ def test_src_copies_a_file_of_the_host_and_keeps_a_secret_out_of_the_result(etc,
     files = [source_entry(etc / "key.pem", pki / "web.key", secret=True, notify="xrdp"),
              source_entry(etc / "cert.pem", pki / "web.crt", mode="0644", notify="xrdp")]
     result = run({"files": files}, capsys)
-    assert result["rc"] == 0 and result["changed_files"] == [str(etc / "key.pem"), str(etc / "cert.pem")]
+    assert result["rc"] == 0
+    assert result["changed_files"] == [str(etc / "key.pem"), str(etc / "cert.pem")]
     assert (etc / "key.pem").read_text() == PRIVATE and mode(etc / "key.pem") == 0o640
     assert "hunter2" not in result["raw"]
     assert result["invocation"]["module_args"]["files"][0]["src"] == str(pki / "web.key")

@@ -186,8 +186,8 @@ def test_distribution_facts_are_those_setup_would_gather(probe, capsys, monkeypa
 
 def test_a_testing_release_takes_the_version_of_os_release(tmp_path, probe, capsys):
     (tmp_path / "debian_version").write_text("forky/sid\n")
-    (tmp_path / "os-release").write_text(TRIXIE_OS_RELEASE.replace('VERSION_ID="13"', 'VERSION_ID="14"')
-                                         .replace("trixie", "forky"))
+    forky = TRIXIE_OS_RELEASE.replace('VERSION_ID="13"', 'VERSION_ID="14"')
+    (tmp_path / "os-release").write_text(forky.replace("trixie", "forky"))
     facts = probe({}, capsys)["ansible_facts"]
     assert facts["distribution_major_version"] == "14" and facts["distribution_release"] == "forky"
 

@@ -7,8 +7,6 @@ of the protocol and its error paths.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import json
 import os
 import pathlib
@@ -17,12 +15,11 @@ import sys
 from types import SimpleNamespace
 
 import pytest
-from module_runner import load_library_module, run_main
+from module_runner import load_library_module, register_module_utils, run_main
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "module_utils"))
-sys.modules["ansible.module_utils.teletreball_prosody"] = importlib.import_module(
-    "teletreball_prosody")
+# Every module_utils file importable as Ansible ships it with a module.
+register_module_utils()
 
 import teletreball_prosody  # noqa: E402
 

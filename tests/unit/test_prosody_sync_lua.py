@@ -15,14 +15,15 @@ import json
 import pathlib
 import shutil
 import subprocess
-import sys
 
 import pytest
+from module_runner import register_module_utils
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 MODULE = REPO / "roles" / "conference" / "files" / "mod_teletreball_sync.lua"
 HARNESS = REPO / "tests" / "unit" / "fixtures" / "prosody_sync_harness.lua"
-sys.path.insert(0, str(REPO / "module_utils"))
+# Every module_utils file importable as Ansible ships it with a module.
+register_module_utils()
 utils = importlib.import_module("teletreball_prosody")
 
 LUA = shutil.which("lua5.4")
