@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import re
+import unicodedata
 
 try:
     import netaddr
@@ -49,8 +50,25 @@ EXTENSION_RE = re.compile(r"^[0-9]{2,6}$")
 PORT_RE = re.compile(r"^[0-9]{1,5}$")
 # Fewer addresses than this is a mistake, not a network (a /30 has 4).
 MIN_NETWORK_SIZE = 4
+# Characters refused in every free-text field: control characters (a line break
+# would start a new line, so a new section or setting, in the generated
+# configuration files), line and paragraph separators, format characters such
+# as the bidirectional overrides (text that displays other than it reads), and
+# unassigned, private-use or surrogate code points (issue 18).
+REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 STATE_VERSION = 1
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def text_problem(value):
+    """Why the free text ``value`` is refused (None when it is fine): the first
+    refused character, named by its code point and position."""
+    for position, char in enumerate(value, start=1):
+        if unicodedata.category(char) in REFUSED_CATEGORIES:
+            name = unicodedata.name(char, "a control or unassigned character")
+            return (f"holds U+{ord(char):04X} ({name.lower()}) at character {position}; "
+                    "line breaks, tabs and other control or invisible characters are refused")
+    return None
 
 
 def _who(person, index):
@@ -248,6 +266,8 @@ def _validate_staff(staff, known_groups, first, last):
         for field in ("name", "department"):
             if not isinstance(person.get(field), str) or not person[field].strip():
                 errors.append(f"{who}: {field} is required.")
+            elif (problem := text_problem(person[field])) is not None:
+                errors.append(f"{who}: {field} {problem}.")
         email = person.get("email")
         if not isinstance(email, str) or not EMAIL_RE.fullmatch(email):
             errors.append(f"{who}: email '{email}' is not a valid e-mail address.")

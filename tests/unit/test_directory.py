@@ -415,3 +415,42 @@ def test_directory_gives_desktop_people_their_host():
     assert people["marta"]["desktop_host"] is None  # absent
     default = d.build_directory(VALID["staff"], VALID["access"], state, desktop_hosts=HOSTS)
     assert default["people"][0]["desktop_host"] == d.assign_desktop_host("anna", HOSTS)
+
+
+@pytest.mark.parametrize("field", ["name", "department"])
+@pytest.mark.parametrize(
+    ("value", "code"),
+    [
+        ("OAC\n[x]\ntype = endpoint", "U+000A"),  # a new section of pjsip.conf
+        ("Anna\r\nPuig", "U+000D"),
+        ("Anna\tPuig", "U+0009"),
+        ("Anna\x00Puig", "U+0000"),
+        ("Anna\x1b[31mPuig", "U+001B"),
+        ("Anna\x85Puig", "U+0085"),  # next line (C1)
+        ("Anna\u2028Puig", "U+2028"),  # line separator
+        ("Anna\u2029Puig", "U+2029"),  # paragraph separator
+        ("Anna \u202egiuP", "U+202E"),  # right-to-left override
+        ("Anna\u200bPuig", "U+200B"),  # zero width space
+        ("Anna\ufeffPuig", "U+FEFF"),
+        ("Anna\ue000Puig", "U+E000"),  # private use
+        ("Anna\U000e0001Puig", "U+E0001"),  # language tag
+    ],
+)
+def test_control_and_invisible_characters_are_refused_naming_person_and_field(field, value, code):
+    problems = run(staff=staff_with(0, **{field: value}))
+    prefix = f"teletreball_staff[0] (anna): {field} holds {code} "
+    mine = [p for p in problems if p.startswith(prefix)]
+    assert len(mine) == 1, problems
+    assert "refused" in mine[0]
+
+
+@pytest.mark.parametrize(
+    ("name", "department"),
+    [
+        ("Núria D'Amat i Pérez-Soler", "Atenció Ciutadana, OAC"),
+        ("Jordi \"Txell\" Vidal; Mas", "Urbanisme, Obres i Serveis"),
+        ("Maria-Àngels Çòdol Ïñiguez", "Alcaldia"),
+    ],
+)
+def test_real_names_with_accents_apostrophes_and_commas_pass(name, department):
+    assert run(staff=staff_with(0, name=name, department=department)) == []
