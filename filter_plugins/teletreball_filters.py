@@ -298,6 +298,73 @@ def pbx_person_levels(people, permissions, levels):
     return out
 
 
+def asterisk_pattern_regex(pattern):
+    """The regular expression of an Asterisk dialplan pattern such as ``_00X.``
+    (X a digit, Z 1-9, N 2-9, [..] a set with ranges, . one or more characters,
+    ! zero or more); a plain extension matches itself only."""
+    if not pattern.startswith("_"):
+        return re.compile(re.escape(pattern))
+    classes = {"X": "[0-9]", "Z": "[1-9]", "N": "[2-9]", ".": ".+", "!": ".*"}
+    out, index, body = [], 0, pattern[1:]
+    while index < len(body):
+        char = body[index]
+        key = char.upper() if char in "xzn" else char
+        if key in classes:
+            out.append(classes[key])
+        elif char == "[":
+            end = body.find("]", index)
+            if end < 0:
+                raise ValueError(f"unclosed [ in the pattern {pattern}")
+            members = re.sub(r"[\\^\]]", lambda m: "\\" + m.group(0), body[index + 1:end])
+            out.append(f"[{members}]")
+            index = end
+        else:
+            out.append(re.escape(char))
+        index += 1
+    return re.compile("".join(out))
+
+
+def pbx_extension_collisions(staff, emergency_numbers, oac_mailbox, feature_codes,
+                             inbound_numbers, patterns):
+    """Sentences naming each present person whose extension is also a number the
+    PBX's dial plan reserves (an emergency number, the OAC mailbox, a feature
+    code, an inbound number) or matches an outbound pattern (``patterns``:
+    {level: [pattern]}), as the colleague's extension would shadow it (Asterisk
+    prefers an exact match)."""
+    reserved = (
+        [{"number": n, "what": f"the emergency number {n} (pbx_emergency_numbers)"}
+         for n in emergency_numbers or []]
+        + [{"number": oac_mailbox, "what": "the OAC mailbox (pbx_oac_mailbox)"}]
+        + [{"number": code, "what": f"the feature code {name} (pbx_feature_codes)"}
+           for name, code in sorted((feature_codes or {}).items())]
+        + [{"number": entry.get("number"),
+            "what": f"the inbound number {entry.get('number')} (pbx_inbound_numbers)"}
+           for entry in inbound_numbers or [] if isinstance(entry, dict)]
+    )
+    problems = []
+    compiled = [(level, pattern, asterisk_pattern_regex(pattern))
+                for level, level_patterns in sorted((patterns or {}).items())
+                for pattern in level_patterns or []]
+    for index, person in enumerate(staff or []):
+        if not isinstance(person, dict) or person.get("state", "present") != "present":
+            continue
+        extension = person.get("extension")
+        if extension is None or isinstance(extension, bool):
+            continue
+        number = str(extension)
+        who = f"teletreball_staff[{index}] ({person.get('username', '?')})"
+        for entry in reserved or []:
+            if str(entry["number"]) == number:
+                problems.append(f"{who}: extension {number} is {entry['what']}; choose another "
+                                "extension.")
+        for level, pattern, regex in compiled:
+            if regex.fullmatch(number):
+                problems.append(f"{who}: extension {number} matches the outbound pattern "
+                                f"{pattern} ({level}, pbx_outbound_patterns): calls to it would "
+                                "ring the colleague instead; choose another extension.")
+    return problems
+
+
 def pbx_prompt_manifest(names, languages, prompts):
     """What the prompt renderer speaks: every prompt of ``names`` in every language.
 
@@ -486,6 +553,7 @@ class FilterModule:
             "teletreball_vdi_accounts": vdi_accounts,
             "teletreball_vdi_oath_users": vdi_oath_users,
             "teletreball_pbx_person_levels": pbx_person_levels,
+            "teletreball_pbx_extension_collisions": pbx_extension_collisions,
             "teletreball_pbx_prompt_manifest": pbx_prompt_manifest,
             "teletreball_ip_ranges": ip_ranges,
             "teletreball_ip_range_errors": ip_range_errors,

@@ -409,3 +409,58 @@ def test_setting_rule_for_the_credentials_folder_refuses_relative_and_dot_dot():
     bad = ["credentials/lab", "/srv/../etc", "/..", "/a/..", ""]
     assert filters.setting_errors([dict(rule, value=value) for value in good]) == []
     assert len(filters.setting_errors([dict(rule, value=value) for value in bad])) == len(bad)
+
+
+EMERGENCY = ["112", "091", "092", "062", "061"]
+FEATURE_CODES = {"queue_login": "*61", "voicemail": "*98", "operator": "9"}
+OUTBOUND = {"national": ["_[89]XXXXXXXX"], "mobile": ["_[67]XXXXXXXX"],
+            "international": ["_00X."]}
+
+
+def collisions(staff, inbound=()):
+    return filters.pbx_extension_collisions(staff, EMERGENCY, "900", FEATURE_CODES,
+                                            list(inbound), OUTBOUND)
+
+
+@pytest.mark.parametrize(
+    ("extension", "part"),
+    [
+        (112, "extension 112 is the emergency number 112 (pbx_emergency_numbers)"),
+        ("091", "extension 091 is the emergency number 091"),
+        ("900", "extension 900 is the OAC mailbox (pbx_oac_mailbox)"),
+        (9, "extension 9 is the feature code operator (pbx_feature_codes)"),
+        ("0034", "matches the outbound pattern _00X. (international, pbx_outbound_patterns)"),
+        ("812345678", "matches the outbound pattern _[89]XXXXXXXX (national"),
+    ],
+)
+def test_an_extension_that_shadows_a_number_of_the_dial_plan_is_named(extension, part):
+    staff = [{"username": "anna", "extension": 2001},
+             {"username": "pau", "extension": extension}]
+    problems = collisions(staff)
+    assert len(problems) == 1 and problems[0].startswith("teletreball_staff[1] (pau): ")
+    assert part in problems[0]
+
+
+def test_inbound_numbers_absent_people_and_people_without_extension_are_handled():
+    staff = [{"username": "anna", "extension": "934000000"},
+             {"username": "old", "extension": 112, "state": "absent"},
+             {"username": "pau"}]
+    problems = collisions(staff, inbound=[{"number": "934000000", "to": "oac"}])
+    assert problems == [
+        "teletreball_staff[0] (anna): extension 934000000 is the inbound number 934000000 "
+        "(pbx_inbound_numbers); choose another extension.",
+        "teletreball_staff[0] (anna): extension 934000000 matches the outbound pattern "
+        "_[89]XXXXXXXX (national, pbx_outbound_patterns): calls to it would ring the "
+        "colleague instead; choose another extension."]
+    assert collisions([{"username": "anna", "extension": 2001}]) == []
+
+
+@pytest.mark.parametrize(
+    ("pattern", "number", "matches"),
+    [("_00X.", "0033", True), ("_00X.", "00", False), ("_[89]XXXXXXXX", "912345678", True),
+     ("_[89]XXXXXXXX", "112", False), ("_NXX", "212", True), ("_NXX", "112", False),
+     ("_zx", "10", True), ("_1!", "1", True), ("_[1-3]X", "45", False), ("112", "112", True),
+     ("112", "1120", False)],
+)
+def test_asterisk_patterns_match_as_asterisk_matches_them(pattern, number, matches):
+    assert bool(filters.asterisk_pattern_regex(pattern).fullmatch(number)) is matches
