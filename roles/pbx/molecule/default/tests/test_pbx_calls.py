@@ -40,7 +40,7 @@ def test_agents_register_over_tls_with_their_welcome_pack(host):
         assert state.get("ok"), f"{instance}: {state}"
     # The PBX sees each phone's contact; staff endpoints have no transport but TLS.
     contacts = host.check_output("asterisk -rx 'pjsip show contacts'")
-    for user in ["agent1", "agent2", "clerk", "mayor"]:
+    for user in ["agent1", "agent-2", "clerk", "mayor"]:
         assert f"{user}/sip:" in contacts, contacts
     endpoint = {
         key.strip(): value.strip()
@@ -52,9 +52,9 @@ def test_agents_register_over_tls_with_their_welcome_pack(host):
 
 
 def test_agents_log_in_to_the_queue_with_the_feature_code(host):
-    for user in ["agent1", "agent2"]:
+    for user in ["agent1", "agent-2"]:
         dial("oac", user, "*61")
-    members = wait_for(lambda: {"PJSIP/agent1", "PJSIP/agent2"} <= set(queue_members()), 20)
+    members = wait_for(lambda: {"PJSIP/agent1", "PJSIP/agent-2"} <= set(queue_members()), 20)
     assert members, queue_members()
     # Somebody who is not an OAC agent cannot join.
     dial("staff", "clerk", "*61")
@@ -73,7 +73,7 @@ def test_a_call_in_office_hours_reaches_an_agent_through_the_menu_and_the_queue(
     calls = [c for c in agent_calls(since) if c.get("established_at")]
     assert len(calls) == 1, calls
     call = calls[0]
-    assert call["aor"].split("@")[0] in ("sip:agent1", "sip:agent2")
+    assert call["aor"].split("@")[0] in ("sip:agent1", "sip:agent-2")
     assert call["srtp"], "the agent's call was not encrypted"
     assert call["tx_packets"] > 0 and call["rx_packets"] > 0 and call["media_both_ways"], call
     rows = cdr_rows(since)
@@ -97,7 +97,7 @@ def test_a_paused_agent_gets_no_call_from_the_queue(host):
             rc, result = carrier_call("938000001", duration=10)
             assert rc == 0, result
         taken = [c["aor"] for c in agent_calls(since) if c.get("established_at")]
-        assert taken == [f"sip:agent2@{DOMAIN}"] * 2, taken
+        assert taken == [f"sip:agent-2@{DOMAIN}"] * 2, taken
     finally:
         dial("oac", "agent1", "*64")
     assert wait_for(lambda: not queue_members()["PJSIP/agent1"]["paused"], 15)

@@ -36,7 +36,7 @@ def test_fifty_concurrent_calls_are_answered_by_fifty_agents_with_media(host, me
     assert wait_for(lambda: wanted <= set(queue_members()), 60, 2), sorted(queue_members())
     ctl("load", f"wait --type CALL_CLOSED --count 50 --since {logins} --timeout 30", check=False)
     # The two named agents step aside: the 50 calls are for the 50 load agents.
-    for user in ["agent1", "agent2"]:
+    for user in ["agent1", "agent-2"]:
         dial("oac", user, "*63")
     try:
         since = now("load")
@@ -44,7 +44,7 @@ def test_fifty_concurrent_calls_are_answered_by_fifty_agents_with_media(host, me
         rc, result = carrier_call("938000001", calls=50, duration=20, timeout=240)
         cpu_used = asterisk_cpu_seconds() - cpu_before
     finally:
-        for user in ["agent1", "agent2"]:
+        for user in ["agent1", "agent-2"]:
             dial("oac", user, "*64")
         # The load agents log out again: the later tests see the OAC's two agents.
         for user in LOAD_AGENTS:
