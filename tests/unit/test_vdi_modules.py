@@ -12,6 +12,7 @@ import fcntl
 import json
 import os
 import pathlib
+import secrets
 import stat
 import subprocess
 import sys
@@ -21,7 +22,9 @@ import pytest
 from ansible.module_utils.basic import AnsibleModule
 from module_runner import fake_bin_paths, load_library_module, refuse_commands, run_main
 
-KEY_A = "7ac5a09f9acb7c0da14e787928f38a960c33998d"
+# TOTP seeds: made at run time (no seed-like constant is committed), and two
+# plain patterns.
+KEY_A = secrets.token_hex(20)
 KEY_B = "00112233445566778899aabbccddeeff"
 KEY_C = "ffeeddccbbaa99887766554433221100ffeeddcc"
 TOTP = "HOTP/T30/6"
