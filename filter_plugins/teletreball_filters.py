@@ -353,7 +353,7 @@ def pbx_extension_collisions(staff, emergency_numbers, oac_mailbox, feature_code
             continue
         number = str(extension)
         who = f"teletreball_staff[{index}] ({person.get('username', '?')})"
-        for entry in reserved or []:
+        for entry in reserved:
             if str(entry["number"]) == number:
                 problems.append(f"{who}: extension {number} is {entry['what']}; choose another "
                                 "extension.")

@@ -25,7 +25,7 @@ def test_it_loads_without_being_enabled(callback):
     assert callback.CALLBACK_NEEDS_ENABLED is False and callback.CALLBACK_TYPE == "aggregate"
 
 
-def test_a_task_start_freezes_what_is_alive_and_a_play_start_collects(callback):
+def test_a_task_start_freezes_what_is_alive(callback):
     gc.unfreeze()
     kept = [{"n": n} for n in range(1000)]
     callback.v2_playbook_on_task_start(None, False)
