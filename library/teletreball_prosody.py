@@ -54,6 +54,13 @@ options:
         description: The password (printable ASCII without spaces).
         type: str
         required: true
+      name:
+        description:
+          - The person's name as the directory writes it, the account's display name
+            (the C(fn) of its vCard, XEP-0292, readable by every account of the server).
+            Set again by every run where it differs. Without it the vCard is left alone.
+          - Control and invisible characters are refused.
+        type: str
       verified_credential:
         description:
           - SHA-256 (hex) of the stored SCRAM keys (with the hash name and iteration
@@ -278,6 +285,7 @@ def main():
                     "host": {"type": "str", "required": True},
                     "username": {"type": "str", "required": True},
                     "password": {"type": "str", "required": True, "no_log": True},
+                    "name": {"type": "str"},
                     # A digest of the stored keys, not a secret; no_log would also
                     # blank the same digests out of the result (verified).
                     "verified_credential": {"type": "str", "no_log": False},

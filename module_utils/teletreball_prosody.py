@@ -13,7 +13,8 @@ module ``mod_teletreball_sync`` (roles/conference/files). The protocol:
   SCRAM keys that an earlier run found to match its password (the slow check is then
   skipped while the stored keys keep that digest);
 - Prosody prints one JSON object per line for every action, each with ``action``
-  (create, enable, password, disable, archive_due, room_create, room_config,
+  (create, enable, password, name (the display name of the account's vCard),
+  disable, archive_due, room_create, room_config,
   affiliation, room_destroy, room_unmanaged) and the names it concerns, never a
   password; ``mode`` ``plan`` only reads, ``apply`` acts; a line with ``action``
   ``verified`` is not an action: it gives the digest (``credential``) of the stored
@@ -27,7 +28,7 @@ import json
 import os
 import re
 
-from ansible.module_utils.teletreball_directory import USERNAME_RE
+from ansible.module_utils.teletreball_directory import USERNAME_RE, text_problem
 
 STATE_VERSION = 1
 HOST = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$")
@@ -35,7 +36,7 @@ ROOM = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 # Actions that change nothing on the server: reported, never counted as a change.
 REPORT_ONLY = frozenset({"archive_due", "room_unmanaged"})
 ACTIONS = frozenset({
-    "archive", "create", "enable", "password", "disable", "archive_due",
+    "archive", "create", "enable", "password", "name", "disable", "archive_due",
     "room_create", "room_config", "affiliation", "room_destroy", "room_unmanaged",
 })
 # Actions this side adds after the sync (not printed by Prosody).
@@ -76,6 +77,9 @@ def state_problems(hosts, accounts, rooms, muc_host):
         seen.setdefault(jid, index)
         if not account["password"] or not printable_ascii(account["password"]):
             problems.append(f"{label}: the password must be printable ASCII without spaces.")
+        name = account.get("name")
+        if name is not None and (problem := text_problem(name)) is not None:
+            problems.append(f"{label}: the name {problem}.")
         known = account.get("verified_credential")
         if known is not None and not DIGEST.match(known):
             problems.append(f"{label}: verified_credential must be 64 lower-case hex digits.")
@@ -105,6 +109,7 @@ def desired_state(hosts, accounts, rooms, muc_host, retention_days):
         "retention_days": retention_days,
         "accounts": [
             {"host": a["host"], "username": a["username"], "password": a["password"],
+             **({"name": a["name"]} if a.get("name") else {}),
              **({"verified_credential": a["verified_credential"]}
                 if a.get("verified_credential") else {})}
             for a in accounts

@@ -15,6 +15,7 @@ Runs on the test client container and prints one JSON object on stdout:
                                           session ended (e.g. closed by the server)
   xmpp_check.py services JID              ask the server for its TURN/STUN services
                                           (XEP-0215) with credentials
+  xmpp_check.py vcard JID OTHER           the names (FN) of OTHER's vCard (vcard-temp)
 
 The server's certificate is verified against the system's CA store (the council's
 CA is installed there by the role pki) and its name. Exit status 0 whenever the
@@ -218,6 +219,25 @@ async def cmd_services(jid):
     return {"login": login, "services": services}
 
 
+async def cmd_vcard(jid, other):
+    """The full name (FN) of ``other``'s vCard as a client reads it (vcard-temp,
+    XEP-0054, as Converse.js asks for it)."""
+    xmpp = client(jid, os.environ.get("XMPP_PASSWORD", ""))
+    login = await open_session(xmpp)
+    if login["result"] != "ok":
+        return {"login": login}
+    iq = xmpp.make_iq_get(ito=other)
+    iq.append(slixmpp.ET.Element("{vcard-temp}vCard"))
+    try:
+        reply = await iq.send(timeout=TIMEOUT)
+    except (IqError, IqTimeout) as exc:
+        await close(xmpp)
+        return {"login": login, "error": str(exc)}
+    await close(xmpp)
+    names = [element.text or "" for element in reply.xml.iter("{vcard-temp}FN")]
+    return {"login": login, "fn": names}
+
+
 COMMANDS = {
     "login": (cmd_login, 1),
     "anonymous": (cmd_anonymous, 1),
@@ -226,6 +246,7 @@ COMMANDS = {
     "post": (cmd_post, 3),
     "hold": (cmd_hold, 2),
     "services": (cmd_services, 1),
+    "vcard": (cmd_vcard, 2),
 }
 
 

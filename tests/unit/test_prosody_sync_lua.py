@@ -54,20 +54,25 @@ def lua(value):
     return "{" + ", ".join(f"[{lua(k)}] = {lua(v)}" for k, v in value.items()) + "}"
 
 
-def sync(tmp_path, accounts, wanted, mode="apply", known=None, config=None):
+def sync(tmp_path, accounts, wanted, mode="apply", known=None, config=None,
+         display=None, vcards=None, notes=None):
     """Run the sync on ``accounts`` (username to stored fields) for ``wanted``
-    (username to password); ``known``: username to verified_credential."""
-    known = known or {}
+    (username to password); ``known``: username to verified_credential;
+    ``display``: username to the directory's name; ``vcards`` and ``notes``:
+    username to the name and the note the account's vCard has before."""
+    known, display = known or {}, display or {}
     state = utils.desired_state(
         [HOST],
         [{"host": HOST, "username": name, "password": password,
+          **({"name": display[name]} if name in display else {}),
           **({"verified_credential": known[name]} if name in known else {})}
          for name, password in wanted.items()],
         [], None, 30)
     scenario = tmp_path / "scenario.lua"
     scenario.write_text("return " + lua({
         "config": config or {"password_hash": "SHA-1"}, "host": HOST,
-        "accounts": accounts, "state": state}) + "\n")
+        "accounts": accounts, "state": state, "names": vcards or {},
+        "notes": notes or {}}) + "\n", encoding="utf-8")
     run = subprocess.run([LUA, str(HARNESS), str(MODULE), str(scenario), mode],
                          capture_output=True, text=True, check=False, timeout=30)
     assert run.returncode == 0, run.stderr
@@ -159,3 +164,47 @@ def test_disabled_and_unlisted_accounts_behave_as_before(tmp_path):
     assert actions == [{"action": "enable", "jid": jid("anna")},
                        {"action": "disable", "jid": jid("pere")}]
     assert list(verified) == [jid("anna")]
+
+
+NURIA = "Núria D'Amat i Pérez-Soler"
+
+
+def test_the_directory_name_becomes_the_display_name_once(tmp_path):
+    accounts = {"anna": stored("pw-anna"), "pau": stored("pw-pau")}
+    wanted = {"anna": "pw-anna", "pau": "pw-pau", "nuria": "pw-nuria"}
+    display = {"anna": 'Anna "Ann" Puig; \\ ;--', "pau": "Pau Roig", "nuria": NURIA}
+    actions, _, outcome = sync(tmp_path, accounts, wanted, display=display,
+                               vcards={"pau": "Pau Roig"}, notes={"anna": "Arxiu"})
+    assert actions == [{"action": "name", "jid": jid("anna")},
+                       {"action": "create", "jid": jid("nuria")},
+                       {"action": "name", "jid": jid("nuria")}]
+    assert outcome["published"] == {
+        "anna": {"fn": display["anna"], "other": "note"},  # her note is kept
+        "nuria": {"fn": NURIA, "other": ""}}
+
+
+def test_a_name_changed_in_a_client_is_set_back(tmp_path):
+    accounts = {"nuria": stored("pw")}
+    actions, _, outcome = sync(tmp_path, accounts, {"nuria": "pw"}, display={"nuria": NURIA},
+                               vcards={"nuria": "Nuri"})
+    assert actions == [{"action": "name", "jid": jid("nuria")}]
+    assert outcome["published"]["nuria"]["fn"] == NURIA
+    again, _, outcome = sync(tmp_path, accounts, {"nuria": "pw"}, display={"nuria": NURIA},
+                             vcards={"nuria": NURIA})
+    assert again == [] and outcome["published"] == {}
+
+
+def test_plan_reports_a_name_and_publishes_nothing(tmp_path):
+    accounts = {"nuria": stored("pw")}
+    actions, _, outcome = sync(tmp_path, accounts, {"nuria": "pw", "new": "pw2"}, mode="plan",
+                               display={"nuria": NURIA, "new": "Nou"})
+    assert actions == [{"action": "create", "jid": jid("new")},
+                       {"action": "name", "jid": jid("new")},
+                       {"action": "name", "jid": jid("nuria")}]
+    assert outcome["published"] == {}
+
+
+def test_without_a_name_the_vcard_is_left_alone(tmp_path):
+    actions, _, outcome = sync(tmp_path, {"anna": stored("pw")}, {"anna": "pw"},
+                               vcards={"anna": "Whatever she chose"})
+    assert actions == [] and outcome["published"] == {}

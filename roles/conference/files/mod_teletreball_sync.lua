@@ -32,7 +32,13 @@ local storagemanager = require "prosody.core.storagemanager";
 local configmanager = require "prosody.core.configmanager";
 local scram_hashers = require "prosody.util.sasl.scram".hashers;
 
+local st = require "prosody.util.stanza";
+
 local STATE_VERSION = 1;
+-- The display name is the person's vCard (XEP-0292, as mod_vcard4 and
+-- mod_vcard_legacy keep it in PEP), readable by every account of the server.
+local VCARD4_NODE = "urn:xmpp:vcard4";
+local VCARD4_DEFAULTS = { access_model = "open"; _defaults_only = true };
 local DISABLED_REASON = "teletreball: not in the staff directory";
 local DAY = 86400;
 
@@ -90,6 +96,39 @@ local function known_to_match(account, host, known)
 	return digest ~= nil and hashes.equals(digest, known);
 end
 
+-- The account's vCard (nil when it has none), the name it shows, and its PEP service.
+local function vcard_of(host, username)
+	local pep = prosody.hosts[host].modules and prosody.hosts[host].modules.pep;
+	if not pep then return nil, nil, nil, "mod_pep is not loaded on "..host; end
+	local service = pep.get_pep_service(username);
+	local ok, _, item = service:get_last_item(VCARD4_NODE, true);
+	local vcard = ok and item and item.tags[1] or nil;
+	local fn = vcard and vcard:get_child("fn");
+	return vcard, fn and fn:get_child_text("text"), service;
+end
+
+-- The directory's name becomes the account's display name: a name changed in
+-- a client is set back to the directory's on the next run. The vCard's other
+-- fields are kept.
+local function sync_name(host, username, name, mode, report)
+	if type(name) ~= "string" or name == "" then return true; end
+	local current, current_name, service, err = vcard_of(host, username);
+	if err then return nil, err; end
+	if current_name == name then return true; end
+	report({ action = "name", jid = username.."@"..host });
+	if mode ~= "apply" then return true; end
+	local vcard = st.stanza("vcard", { xmlns = "urn:ietf:params:xml:ns:vcard-4.0" });
+	for _, child in ipairs(current and current.tags or {}) do
+		if child.name ~= "fn" then vcard:add_child(st.clone(child)); end
+	end
+	vcard:tag("fn"):text_tag("text", name):up();
+	local item = st.stanza("item", { xmlns = "http://jabber.org/protocol/pubsub", id = "current" })
+		:add_child(vcard);
+	local ok, perr = service:publish(VCARD4_NODE, true, "current", item, VCARD4_DEFAULTS);
+	if not ok then return nil, "cannot set the name of "..username.."@"..host..": "..tostring(perr); end
+	return true;
+end
+
 local function sync_accounts(state, mode, report, verified)
 	local wanted = {};
 	for _, account in ipairs(state.accounts or {}) do
@@ -139,6 +178,12 @@ local function sync_accounts(state, mode, report, verified)
 						verified(jid, store:get(username), host);
 					end
 				end
+			end
+			if account or mode == "apply" then
+				local ok, err = sync_name(host, username, host_wanted[username].name, mode, report);
+				if not ok then return nil, err; end
+			elseif type(host_wanted[username].name) == "string" and host_wanted[username].name ~= "" then
+				report({ action = "name", jid = jid });
 			end
 		end
 

@@ -28,6 +28,13 @@ def test_two_members_exchange_a_message_in_their_members_only_room():
     assert result["received_from"] == f"govern@{ROOMS}/mayor", result
 
 
+def test_a_colleague_sees_the_directory_name_as_the_display_name():
+    """Issue 18: accents, the apostrophe, the particle i and the hyphen arrive as written."""
+    result = xmpp("vcard", jid("mayor"), jid("anna"), passwords=[password("mayor")])
+    assert result["login"]["result"] == "ok", result
+    assert result.get("fn") == ["Núria D'Amat i Pérez-Soler"], result
+
+
 @pytest.mark.control("CONF-MUC-01")
 def test_a_person_who_is_not_a_member_is_refused_entry():
     result = xmpp("join", jid("joan"), f"govern@{ROOMS}", passwords=[password("joan")])
