@@ -227,14 +227,16 @@ def vdi_accounts(people, secrets):
     """The desktop accounts of ``people`` for the module teletreball_desktop_accounts.
 
     Returns [{username, comment, password}] in the order of ``people``: the comment
-    is the person's name ('' without one), the password the secret
+    is the person's name ('' without one) as the GECOS field of /etc/passwd can
+    hold it (a : would end the field and a , starts the room number there, so
+    both become spaces), the password the secret
     ``people/<username>/desktop-password`` ('' when it is missing, which the
     preflight reports).
     """
     return [
         {
             "username": person["username"],
-            "comment": person.get("name", ""),
+            "comment": person.get("name", "").replace(":", " ").replace(",", " "),
             "password": _person_secret(secrets, person["username"], "desktop-password"),
         }
         for person in people or []
@@ -260,14 +262,16 @@ def vdi_oath_users(people, secrets):
 def chat_accounts(people, secrets, domain):
     """The chat accounts of ``people`` on ``domain`` for the module teletreball_prosody.
 
-    Returns [{host, username, password}] in the order of ``people``, the password
-    being ``people/<username>/chat-password`` ('' when it is missing).
+    Returns [{host, username, password, name}] in the order of ``people``, the
+    password being ``people/<username>/chat-password`` ('' when it is missing) and
+    the name the person's display name.
     """
     return [
         {
             "host": domain,
             "username": person["username"],
             "password": _person_secret(secrets, person["username"], "chat-password"),
+            "name": person.get("name", ""),
         }
         for person in people or []
     ]

@@ -190,6 +190,11 @@ def test_vdi_accounts_without_name_or_secret_are_empty_texts():
     assert filters.vdi_accounts([], SECRETS) == []
 
 
+def test_a_desktop_account_comment_keeps_to_its_gecos_field():
+    person = {"username": "nuria", "name": "Pérez-Soler, Núria: OAC"}
+    assert filters.vdi_accounts([person], SECRETS)[0]["comment"] == "Pérez-Soler  Núria  OAC"
+
+
 def test_vdi_oath_users_take_the_totp_secret():
     assert filters.vdi_oath_users(PEOPLE, SECRETS) == [
         {"username": "anna", "secret": "00112233445566778899aabbccddeeff"},
@@ -203,13 +208,13 @@ def test_vdi_oath_users_take_the_totp_secret():
 def test_chat_accounts_on_the_domain_with_the_chat_password():
     out = filters.chat_accounts(PEOPLE, SECRETS, "chat.test")
     assert out == [
-        {"host": "chat.test", "username": "anna", "password": "True"},
-        {"host": "chat.test", "username": "pau", "password": ""},
+        {"host": "chat.test", "username": "anna", "password": "True", "name": "Anna Puig"},
+        {"host": "chat.test", "username": "pau", "password": "", "name": "Pau O'Neill"},
     ]
-    assert list(out[0]) == ["host", "username", "password"]
+    assert list(out[0]) == ["host", "username", "password", "name"]
     assert filters.chat_accounts([], SECRETS, "chat.test") == []
     assert filters.chat_accounts([{"username": "nova"}], {}, "chat.test") == [
-        {"host": "chat.test", "username": "nova", "password": ""}]
+        {"host": "chat.test", "username": "nova", "password": "", "name": ""}]
 
 
 # ---------- the PBX (vars/ of pbx) ----------

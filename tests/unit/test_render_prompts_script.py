@@ -39,7 +39,7 @@ if fail:
     sys.exit(int(fail))
 if name == "espeak-ng":
     out = sys.argv[sys.argv.index("-w") + 1]
-    data = ("SPOKEN " + sys.argv[-1]).encode()
+    data = ("SPOKEN " + (sys.stdin.read() if "--stdin" in sys.argv else sys.argv[-1])).encode()
 else:
     out = sys.argv[-1]
     with open(sys.argv[1], "rb") as handle:
@@ -183,7 +183,7 @@ def test_speak_runs_espeak_ng_then_sox_to_8_khz_mono(renderer, fake_programs, tm
     renderer.speak("ca", "Benvinguts.", str(wav))
     espeak, sox = fake_programs()
     spoken_file = espeak[espeak.index("-w") + 1]
-    assert espeak == ["espeak-ng", "-v", "ca", "-s", "150", "-w", spoken_file, "Benvinguts."]
+    assert espeak == ["espeak-ng", "-v", "ca", "-s", "150", "-w", spoken_file, "--stdin"]
     assert sox[:2] == ["sox", spoken_file]
     assert sox[2:-1] == ["-r", "8000", "-c", "1", "-b", "16"]
     assert wav.read_bytes() == b"8KHZ SPOKEN Benvinguts."
@@ -191,6 +191,16 @@ def test_speak_runs_espeak_ng_then_sox_to_8_khz_mono(renderer, fake_programs, tm
     # The intermediate files were in a temporary folder, now gone.
     assert not os.path.exists(spoken_file) and not os.path.exists(sox[-1])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bin", "programs.log", "welcome-ca.wav"]
+
+
+@pytest.mark.parametrize("text", ["-w /tmp/elsewhere.wav", "--version", "--stdin -q"])
+def test_a_text_is_never_an_option(renderer, fake_programs, tmp_path, text):
+    """Issue 18: a prompt's text is spoken, whatever it starts with."""
+    wav = tmp_path / "t.wav"
+    renderer.speak("ca", text, str(wav))
+    espeak, _ = fake_programs()
+    assert text not in espeak and espeak[-1] == "--stdin"
+    assert wav.read_bytes() == b"8KHZ SPOKEN " + text.encode()
 
 
 @pytest.mark.parametrize("program", ["espeak-ng", "sox"])

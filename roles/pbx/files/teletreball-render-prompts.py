@@ -41,8 +41,10 @@ def speak(voice, text, wav):
         spoken = os.path.join(tmp, "spoken.wav")
         final = os.path.join(tmp, "final.wav")
         # Fixed programs from Debian's packages, arguments as a list (no shell).
-        subprocess.run(["espeak-ng", "-v", voice, "-s", "150", "-w", spoken, text],  # noqa: S603, S607
-                       check=True)
+        # The text goes on the standard input, never on the command line, where a
+        # text that starts with - would be read as an option (issue 18).
+        subprocess.run(["espeak-ng", "-v", voice, "-s", "150", "-w", spoken, "--stdin"],  # noqa: S603, S607
+                       input=text.encode("utf-8"), check=True)
         subprocess.run(["sox", spoken, "-r", "8000", "-c", "1", "-b", "16", final],  # noqa: S603, S607
                        check=True)
         _copy(final, wav)
