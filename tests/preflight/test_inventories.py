@@ -136,3 +136,49 @@ def test_offboarding_one_person_changes_nobody_else(tmp_path):
     archived = list((credentials / "archive").iterdir())
     assert [p.name.split("-")[0] for p in archived] == ["pere"]
     assert (archived[0] / "sip-password").read_text() == before_people["pere/sip-password"]
+
+
+@pytest.mark.control("TT-DIR-01")
+def test_a_template_in_the_directory_is_text(tmp_path):
+    """Issue 18: a {{ }} or {% %} in a person's field is her text, never run."""
+    marker = tmp_path / "pwned"
+    credentials = tmp_path / "credentials"
+    data = lab_data(credentials)
+    name = "{{ lookup('pipe', 'touch " + str(marker) + "') }}"
+    department = "{% for x in range(3) %}OAC{% endfor %} {# HR #}"
+    data["teletreball_staff"][0].update(name=name, department=department)
+    # And an ordinary name, exactly as written, in the pack (issue 18).
+    real_name = "Núria D'Amat i Pérez-Soler"
+    data["teletreball_staff"][1].update(name=real_name, department="Secretaria, Registre i Arxiu")
+    inventory = make_inventory(tmp_path / "inventory", data)
+    result = ansible_playbook(inventory, "preflight.yml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not marker.exists(), "a lookup in a name ran on the controller"
+    account = json.loads((credentials / "people" / "nuria" / "account.json").read_text())
+    assert (account["name"], account["department"]) == (name, department)
+    # In Markdown, the braces and the # are text; the name is as written otherwise.
+    readme = (credentials / "people" / "nuria" / "README.md").read_text(encoding="utf-8")
+    assert "- Departament: {% for x in range(3) %}OAC{% endfor %} {\\# HR \\#}" in readme
+    pere = (credentials / "people" / "pere" / "README.md").read_text(encoding="utf-8")
+    assert f"· {real_name}\n" in pere
+    assert "- Department: Secretaria, Registre i Arxiu\n" in pere
+
+
+@pytest.mark.control("TT-DIR-01")
+def test_a_directory_outside_group_vars_is_refused_unread(tmp_path):
+    """Only group_vars files are read as data: elsewhere the preflight stops
+    before the directory is read, so the lookup runs nothing."""
+    marker = tmp_path / "pwned"
+    data = lab_data(tmp_path / "credentials")
+    data["teletreball_staff"][0]["name"] = "{{ lookup('pipe', 'touch " + str(marker) + "') }}"
+    staff = data.pop("teletreball_staff")
+    inventory = make_inventory(tmp_path / "inventory", data)
+    hosts = yaml.safe_load(inventory.read_text())
+    hosts["all"]["vars"] = {"teletreball_staff": staff}
+    inventory.write_text(yaml.safe_dump(hosts, allow_unicode=True))
+    result = ansible_playbook(inventory, "site.yml")
+    output = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode != 0, output
+    assert "teletreball_staff must be in a file of the inventory's group_vars/" in output
+    assert not marker.exists(), "a lookup in a name ran on the controller"
+    assert not (tmp_path / "credentials").exists()

@@ -3,8 +3,9 @@
 * every control has id, title, role, tag, cis, ens and tests, with a known role
   and an existing tests file;
 * every control ID is proven by at least one test marked
-  ``@pytest.mark.control("<ID>")`` under roles/*/molecule/*/tests or
-  molecule/*/tests, and every such marker names a catalogued control;
+  ``@pytest.mark.control("<ID>")`` under roles/*/molecule/*/tests,
+  molecule/*/tests or tests/preflight (what holds on the controller), and every
+  such marker names a catalogued control;
 * every control's tag is used in the tasks of its role;
 * every waiver names a catalogued control and gives a reason.
 """
@@ -42,7 +43,8 @@ def control_ids() -> set[str]:
 
 
 def scenario_test_files() -> list[pathlib.Path]:
-    patterns = ("roles/*/molecule/*/tests/*.py", "molecule/*/tests/*.py")
+    # tests/preflight: the controls that hold on the controller (the inventory's data).
+    patterns = ("roles/*/molecule/*/tests/*.py", "molecule/*/tests/*.py", "tests/preflight/*.py")
     return sorted(path for pattern in patterns for path in REPO.glob(pattern))
 
 

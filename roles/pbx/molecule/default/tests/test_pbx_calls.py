@@ -8,6 +8,7 @@ calls, pause; then follow-me, outbound permissions and the intruder.
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -16,6 +17,7 @@ from pbx_helpers import (
     DOMAIN,
     INTRUDER,
     PBX,
+    asterisk,
     carrier_call,
     cdr_rows,
     ctl,
@@ -27,6 +29,22 @@ from pbx_helpers import (
 from teletreball_testinfra import wait_for
 
 testinfra_hosts = ["podman://pbx"]
+
+
+# As in the scenario's directory (molecule.yml).
+AGENT1_NAME = "Núria D'Amat i Pérez-Soler"
+CLERK_NAME = 'Clerk "Ferrer"; Puig, d\'Urgell ;-- [x] (y <z> \\ ${EXTEN}'
+
+
+def display_names(instance, username, since):
+    """The caller names the phone of ``username`` got for its calls since ``since``.
+    baresip reports the display name as the INVITE's From header has it, a quoted
+    string: shown to a person, its quoted pairs are the characters themselves
+    (RFC 3261 25.1: \\" is ", \\\\ is \\)."""
+    found = ctl(instance, f"wait --type CALL_INCOMING --aor {username}@ --since {since} "
+                          "--count 1 --timeout 20", check=False)
+    return [re.sub(r"\\(.)", r"\1", event.get("peerdisplayname", ""))
+            for event in found.get("events", [])]
 
 
 def agent_calls(since, instance="oac"):
@@ -108,11 +126,41 @@ def test_an_unanswered_colleague_is_followed_to_their_mobile(host):
     # agent1 calls the clerk (extension 1010), whose softphone does not answer;
     # the clerk opted in to follow-me with +34600000010.
     dial("oac", "agent1", "1010")
+    # Her name is on the clerk's phone as the directory writes it (issue 18).
+    assert display_names("staff", "clerk", since) == [AGENT1_NAME]
     # 20 s of ringing (pbx_ring_time), then the mobile; hang up once it is called.
     time.sleep(30)
     ctl("oac", "hangupall")
     rows = wait_for(lambda: received("+34600000010", since)["calls"], 20, 2)
     assert rows, "the PBX did not call the clerk's mobile"
+
+
+@pytest.mark.control("PBX-DIR-01")
+def test_a_name_any_format_could_misread_reaches_the_phone_as_written(host):
+    """The clerk's name has quotes, a backslash, ; and ;--, commas, brackets and
+    a ${}: Asterisk reads it whole from pjsip.conf and sends it as written."""
+    since = now("staff")
+    dial("staff", "clerk", "1002")
+    try:
+        assert display_names("oac", "agent-2", since) == [CLERK_NAME]
+    finally:
+        ctl("staff", "hangupall")
+
+
+@pytest.mark.control("PBX-DIR-01")
+def test_every_person_has_one_endpoint_and_one_mailbox(host):
+    """No name or department added or hid a section of pjsip.conf or a line of
+    voicemail.conf (the clerk's ;-- would hide what follows it, unescaped)."""
+    people = {"agent1": "1001", "agent-2": "1002", "clerk": "1010", "mayor": "1020"}
+    people.update({f"load{i:02d}": str(1100 + i) for i in range(1, 51)})
+    endpoints = re.findall(r"^\s*Endpoint:\s+([a-z][a-z0-9_-]*)(?:/\S*)?\s",
+                           asterisk("pjsip show endpoints"), re.MULTILINE)
+    assert sorted(endpoints) == sorted([*people, "carrier"])
+    users = asterisk("voicemail show users for staff")
+    mailboxes = re.findall(r"^staff\s+(\d+)\s", users, re.MULTILINE)
+    assert sorted(mailboxes) == sorted([*people.values(), "900"]), users
+    # voicemail.conf's fields are separated by commas: the name keeps the rest.
+    assert CLERK_NAME.replace(",", " ")[:20] in users, users
 
 
 @pytest.mark.parametrize(
