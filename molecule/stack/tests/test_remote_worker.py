@@ -4,9 +4,12 @@ factor, the OAC queue's call on her softphone, and her department's chat room.""
 
 from __future__ import annotations
 
+import json
 import time
 
+import pytest
 from stack_helpers import (
+    CONFERENCE_PUBLIC,
     CREDENTIALS,
     DOMAIN,
     PACK,
@@ -16,11 +19,13 @@ from stack_helpers import (
     carrier_call,
     chat,
     handshake_seconds,
+    lab_addresses,
     machine,
     rdp_disconnect,
     rdp_login,
     restart_softphone,
     softphone,
+    tunnel_down,
     tunnel_up,
     wait_for,
 )
@@ -101,3 +106,27 @@ def test_the_chat_login_and_a_post_in_the_department_room_reach_a_colleague(host
                   env={"XMPP_PASSWORD2": colleague})
     assert [j["result"] for j in result["joins"]] == ["joined", "joined"], result
     assert result["received_from"] == f"{room}/{WORKER}", result
+
+
+def web_login(transport, address):
+    """Her login as the web chat does it (websocket or BOSH through nginx), to the
+    chat server at ``address``; the JSON answer of xmpp_web_login.py."""
+    line = (f"env XMPP_PASSWORD=\"$(cat {PACK}/chat-password)\" python3 "
+            f"/usr/local/bin/xmpp_web_login.py {transport} {WORKER}@{DOMAIN} "
+            f"https://{DOMAIN}/ --connect {address} --cafile {PACK}/council-ca.crt")
+    return json.loads(machine("tt-home").check_output(line).splitlines()[-1])
+
+
+@pytest.mark.control("CONF-LOGIN-01")
+def test_the_web_chat_login_works_through_the_vpn_only(host):
+    """Without the tunnel the chat server's page answers from the Internet, but
+    the websocket and BOSH logins get 403; through the tunnel both log in."""
+    tunnel_down()
+    try:
+        for transport in ("websocket", "bosh"):
+            assert web_login(transport, CONFERENCE_PUBLIC) == {"result": "http-403"}, transport
+    finally:
+        tunnel_up()
+    inside = lab_addresses()["tt-conf"]
+    for transport in ("websocket", "bosh"):
+        assert web_login(transport, inside) == {"result": "ok"}, transport

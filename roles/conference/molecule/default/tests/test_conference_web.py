@@ -233,3 +233,29 @@ def test_staff_member_sees_a_room_message_in_the_browser(host):
     sessions = host.check_output(f"prosodyctl shell c2s show {DOMAIN} 'jid ip secure'")
     assert any(f"{BROWSER_USER}@{DOMAIN}/converse" in line and CLIENT_ADDRESS in line
                and "secure" in line for line in sessions.splitlines()), sessions
+
+
+def web_login(machine, transport, username):
+    """A login as a web client does it (tests/conference_support/xmpp_web_login.py)
+    from ``machine``, through nginx at the chat server's address."""
+    target = testinfra.get_host(f"podman://{machine}")
+    script = "/usr/local/bin/xmpp_web_login.py"
+    if not target.file(script).exists:
+        subprocess.run(["podman", "cp", str(SUPPORT / "xmpp_web_login.py"), f"{machine}:{script}"],
+                       check=True)
+        ca_pem = client().check_output(f"cat {CA}")
+        target.check_output(f"mkdir -p /etc/tt-test && printf '%s\\n' {shlex.quote(ca_pem)} "
+                            "> /etc/tt-test/ca.crt")
+    out = target.check_output(
+        f"XMPP_PASSWORD={shlex.quote(chat_password(username))} python3 {script} {transport} "
+        f"{username}@{DOMAIN} {URL} --connect {SERVER_ADDRESS} --cafile /etc/tt-test/ca.crt")
+    return json.loads(out.splitlines()[-1])
+
+
+@pytest.mark.control("CONF-LOGIN-01")
+@pytest.mark.parametrize("transport", ["websocket", "bosh"])
+def test_the_web_login_works_from_the_vpn_only(host, transport):
+    """The client stands in for a VPN device granted chat; lanhost is on the
+    council's network but not a VPN device: nginx answers it 403."""
+    assert web_login("client", transport, "regidora") == {"result": "ok"}
+    assert web_login("lanhost", transport, "regidora") == {"result": "http-403"}

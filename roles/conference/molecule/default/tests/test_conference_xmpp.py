@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
@@ -66,6 +67,15 @@ def test_a_wrong_password_is_refused():
     assert result["condition"] == "not-authorized", result
 
 
+@pytest.mark.control("CONF-LOGIN-01")
+def test_without_guests_no_anonymous_host_is_served(host):
+    """conference_guests is false (the default): the guests' host of the video
+    rooms is not among Prosody's hosts, while Jitsi's other hosts are."""
+    hosts = host.check_output("prosodyctl shell host list").split()
+    assert DOMAIN in hosts and f"auth.{DOMAIN}" in hosts, hosts
+    assert f"guest.{DOMAIN}" not in hosts, hosts
+
+
 @pytest.mark.control("CONF-ACC-01")
 def test_anonymous_login_on_the_staff_host_is_refused():
     result = xmpp("anonymous", DOMAIN)
@@ -109,3 +119,27 @@ def reachable(machine, port, target="10.89.60.10"):
 def test_the_xmpp_client_port_is_open_to_the_vpn_only():
     assert reachable(client(), 5222), "the VPN device cannot reach the XMPP port"
     assert not reachable(outsider(), 5222), "a machine outside the VPN reaches the XMPP port"
+
+
+@pytest.mark.control("CONF-LOGIN-01")
+def test_failed_logins_are_throttled_per_address_and_logged(host):
+    """After conference_login_max_failures (5 here) failures within the window
+    (10 s here), the address may not try, even with the right password, until
+    the window has passed; every failure is logged with the account and address."""
+    since = host.check_output("date +%s")
+    outcome = None
+    for _ in range(6):
+        outcome = xmpp("login", jid("joan"), passwords=[password("joan") + "x"])
+        if outcome["condition"] == "temporary-auth-failure":
+            break
+        assert outcome["result"] == "failed_auth", outcome
+    assert outcome["condition"] == "temporary-auth-failure", outcome
+    refused = xmpp("login", jid("joan"), passwords=[password("joan")])
+    assert (refused["result"], refused["condition"]) == ("failed_auth", "temporary-auth-failure")
+    log = host.check_output(
+        f"journalctl --since @{since} --no-pager -o cat -u prosody; "
+        "cat /var/log/prosody/prosody.log")
+    assert "teletreball-login: failed login of joan from 10.89.60.30 (not-authorized)" in log
+    assert "teletreball-login: refused an attempt from 10.89.60.30: 5 failed logins" in log
+    time.sleep(11)
+    assert xmpp("login", jid("joan"), passwords=[password("joan")])["result"] == "ok"
