@@ -151,7 +151,8 @@ def test_a_name_any_format_could_misread_reaches_the_phone_as_written(host):
 def test_every_person_has_one_endpoint_and_one_mailbox(host):
     """No name or department added or hid a section of pjsip.conf or a line of
     voicemail.conf (the clerk's ;-- would hide what follows it, unescaped)."""
-    people = {"agent1": "1001", "agent-2": "1002", "clerk": "1010", "mayor": "1020"}
+    people = {"agent1": "1001", "agent-2": "1002", "clerk": "1010", "mayor": "1020",
+              "hostile1": "1030", "hostile2": "1031"}
     people.update({f"load{i:02d}": str(1100 + i) for i in range(1, 51)})
     endpoints = re.findall(r"^\s*Endpoint:\s+([a-z][a-z0-9_-]*)(?:/\S*)?\s",
                            asterisk("pjsip show endpoints"), re.MULTILINE)
@@ -161,6 +162,11 @@ def test_every_person_has_one_endpoint_and_one_mailbox(host):
     assert sorted(mailboxes) == sorted([*people.values(), "900"]), users
     # voicemail.conf's fields are separated by commas: the name keeps the rest.
     assert CLERK_NAME.replace(",", " ")[:20] in users, users
+    # The endpoints kept their own context: no name or department set another.
+    for user in ("hostile1", "hostile2", "clerk"):
+        shown = asterisk(f"pjsip show endpoint {user}")
+        assert re.search(r"^\s*context\s*:\s*from-staff-internal\s*$", shown,
+                         re.MULTILINE), shown
 
 
 @pytest.mark.parametrize(
