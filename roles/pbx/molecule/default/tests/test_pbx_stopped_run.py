@@ -19,6 +19,7 @@ import pathlib
 import re
 import urllib.parse
 
+import pytest
 from pbx_helpers import PBX, asterisk
 from teletreball_testinfra import kill_converge_at, run_converge
 
@@ -55,6 +56,7 @@ def maxretry():
     return PBX.check_output("fail2ban-client get asterisk maxretry").strip()
 
 
+@pytest.mark.control("PBX-REV-01")
 def test_a_run_killed_before_its_reloads_is_repaired_by_the_next_run(host):
     assert serves_load50() and maxretry() == "3"
     contacts = asterisk("pjsip show contacts")
