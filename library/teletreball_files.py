@@ -133,11 +133,11 @@ options:
         (module_utils/teletreball_applied.py), normally C(/var/lib/teletreball/applied).
         Each file with a O(files[].notify) label is compared with its stamp; when they
         differ (a run was stopped after writing it but before its handler reloaded the
-        service, or the file is new) its label is returned in RV(notify) and RV(pending)
-        although the file is as wanted, and its new stamp in RV(stamps), for the module
-        C(teletreball_applied) to record after the handlers succeeded. A stamp of a file
-        an O(directories[].exclusive) folder no longer holds makes that folder's label
-        pending too.
+        service) its label is returned in RV(notify) and RV(pending) although the file is
+        as wanted, and its new stamp in RV(stamps) (also for a file that changed now),
+        for the module C(teletreball_applied) to record after the handlers succeeded.
+        A stamp of a file an O(directories[].exclusive) folder no longer holds makes
+        that folder's label pending too.
       - Omitted, no stamp is read.
     type: path
 notes:
@@ -228,9 +228,9 @@ notify:
   elements: str
   sample: [dialplan]
 pending:
-  description: The labels of the files whose stamp in O(applied_dir) differs from the
-    wanted content (their reload is pending, also when the file did not change now).
-    They are part of RV(notify) too.
+  description: The labels of the files that did not change in this run but whose stamp
+    in O(applied_dir) differs from their content (an earlier run wrote them and did not
+    apply them). They are part of RV(notify) too.
   returned: always
   type: list
   elements: str
@@ -514,7 +514,7 @@ class Run:
         self.changed_files.append(dest)
         if item["notify"]:
             self.notify.add(item["notify"])
-        self.pending.compare(dest, item["data"], [item["notify"]])
+        self.pending.compare(dest, item["data"], [item["notify"]], changed=True)
         self.diff.extend(diffs)
 
     def replace(self, item):
@@ -614,7 +614,8 @@ def main():
     for item in folders:
         if item["exclusive"]:
             run.prune(item, declared)
-            run.pending.forget_others(item["path"], declared, item["notify"])
+            run.pending.forget_others(item["path"], declared, item["notify"],
+                                      removed=run.removed_files)
     module.exit_json(invocation=invocation(module.params), **run.result())
 
 

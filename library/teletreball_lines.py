@@ -83,7 +83,8 @@ notify:
   type: list
   elements: str
 pending:
-  description: The labels of the files whose stamp in O(applied_dir) differs.
+  description: The labels of the files that did not change in this run but whose stamp
+    in O(applied_dir) differs (an earlier run changed them and did not apply them).
   returned: always
   type: list
   elements: str
@@ -174,7 +175,7 @@ def run(module):
                       "before_header": path, "after_header": path})
         if not module.check_mode:
             write_atomically(path, text)
-        pending.compare(path, text.encode("utf-8"), all_labels[path])
+        pending.compare(path, text.encode("utf-8"), all_labels[path], changed=True)
     result = {"changed": bool(changed), "changed_files": changed,
               "notify": sorted(notify | pending.labels), **pending.result()}
     if module._diff:

@@ -70,25 +70,30 @@ class Pending:
         self.labels = set()
         self.stamps = {}
 
-    def compare(self, dest, data, labels):
+    def compare(self, dest, data, labels, changed=False):
         """Note ``dest``, wanted with the bytes ``data``, applied by the handlers of
-        ``labels``; its labels are pending when its stamp differs."""
+        ``labels``: when its stamp differs, its new stamp is to be recorded, and its
+        labels are pending unless the file ``changed`` in this run (then the caller
+        notifies them anyway: pending names the reloads an earlier run left undone)."""
         labels = sorted(label for label in labels if label)
         if self.folder is None or not labels:
             return
         wanted = {"dest": dest, "sha256": digest(data), "notify": labels}
         if read_stamp(self.folder, dest) != wanted:
-            self.labels.update(labels)
+            if not changed:
+                self.labels.update(labels)
             self.stamps[dest] = wanted
 
-    def forget_others(self, parent, declared, label):
+    def forget_others(self, parent, declared, label, removed=()):
         """The stamps of files directly in ``parent`` that are no longer declared (an
-        exclusive folder removes them): pending ``label``, stamp to remove."""
+        exclusive folder removes them): stamp to remove, and ``label`` pending unless
+        the file was ``removed`` in this run."""
         if self.folder is None or not label:
             return
         for dest in stamps_in(self.folder, parent):
             if dest not in declared:
-                self.labels.add(label)
+                if dest not in removed:
+                    self.labels.add(label)
                 self.stamps[dest] = None
 
     def result(self):
