@@ -95,165 +95,40 @@ released:
   type: bool
 """
 
-import json
 import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.teletreball_lock import (
+    LockTimeout,
+    acquire,
+    identity,
+    owner_process,
+    release,
+)
 
-BOOT_ID = "/proc/sys/kernel/random/boot_id"
 # Seconds a lock may stay unreadable (its holder is writing it) before it counts as damaged.
 UNREADABLE_GRACE = 10
 
 
-def _read(path):
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        return handle.read()
-
-
-def _boot_id():
-    try:
-        return _read(BOOT_ID).strip()
-    except OSError:
-        return ""
-
-
-def _stat(pid):
-    """(parent pid, start time in clock ticks) of ``pid``, or None when it is gone."""
-    try:
-        text = _read(f"/proc/{pid}/stat")
-    except OSError:
-        return None
-    fields = text[text.rindex(")") + 2:].split()
-    return int(fields[1]), fields[19]
-
-
-def _cmdline(pid):
-    try:
-        return _read(f"/proc/{pid}/cmdline").split("\0")
-    except OSError:
-        return []
-
-
-def _is_playbook(pid):
-    return any(os.path.basename(arg).startswith("ansible-playbook") for arg in _cmdline(pid)[:3])
-
-
-def owner_process(start_pid=None):
-    """The ansible-playbook process this module runs under: the first one above
-    ``start_pid`` (default: this process), then up through the processes it forked
-    (its task workers carry the same command line), so a lock outlives the task.
-    Without one (a module run outside a playbook) the parent."""
-    pid = start_pid or os.getpid()
-    while pid > 1 and not _is_playbook(pid):
-        info = _stat(pid)
-        if info is None:
-            pid = 0
-            break
-        pid = info[0]
-    if pid <= 1:
-        return os.getppid() if start_pid is None else start_pid
-    while True:
-        info = _stat(pid)
-        if info is None or info[0] <= 1 or not _is_playbook(info[0]):
-            return pid
-        pid = info[0]
-
-
-def identity(pid):
-    info = _stat(pid)
-    return {"pid": pid, "start": info[1] if info else "", "boot_id": _boot_id()}
-
-
-def is_alive(holder):
-    """Whether the process recorded in a lock still exists (same boot, same start)."""
-    if holder.get("boot_id") != _boot_id():
-        return False
-    info = _stat(int(holder.get("pid", 0)))
-    return info is not None and info[1] == holder.get("start")
-
-
-def read_holder(path):
-    """The lock's content; None when there is no lock; {} when it cannot be read."""
-    try:
-        text = _read(path)
-    except FileNotFoundError:
-        return None
-    try:
-        holder = json.loads(text)
-    except ValueError:
-        return {}
-    return holder if isinstance(holder, dict) else {}
-
-
-def try_create(path, content):
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return False
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(content)
-    return True
-
-
-def acquire(module, params, me):
+def take(module, params, me):
     path = params["path"]
     folder = os.path.dirname(path)
     if not os.path.isdir(folder):
         os.makedirs(folder, 0o700)
-    content = json.dumps(dict(me, holder=params["holder"], since=time.time())) + "\n"
-    started = time.monotonic()
-    result = {"acquired": False, "done": False}
-    unreadable_since = None
-    while True:
-        if params["done"] and os.path.exists(params["done"]):
-            result["done"] = True
-            break
-        if try_create(path, content):
-            result["acquired"] = True
-            break
-        holder = read_holder(path)
-        if holder is None:
-            continue  # given back between our two looks
-        if holder.get("pid") == me["pid"] and holder.get("start") == me["start"] \
-                and holder.get("boot_id") == me["boot_id"]:
-            result["acquired"] = True  # already ours: taking it twice is harmless
-            break
-        if holder:
-            unreadable_since = None
-            if not is_alive(holder):
-                os.unlink(path)
-                result["took_over"] = holder
-                continue
-        else:
-            # Being written by its holder, or damaged: damaged when it stays so.
-            unreadable_since = unreadable_since or time.monotonic()
-            if time.monotonic() - unreadable_since >= UNREADABLE_GRACE:
-                os.unlink(path)
-                result["took_over"] = {}
-                continue
-        if time.monotonic() - started >= params["timeout"]:
-            who = holder.get("holder") or "unknown holder"
-            module.fail_json(
-                msg=(f"{path} is held by another run for more than {params['timeout']} s: "
-                     f"{who} (process {holder.get('pid', '?')}). "
-                     "Wait for it, or stop it; a lock of a run that no longer exists is "
-                     "taken over by itself."),
-                holder=holder)
-        time.sleep(params["poll"])
-    result["waited"] = round(time.monotonic() - started, 1)
-    return result
-
-
-def release(params, me):
-    holder = read_holder(params["path"])
-    if holder is None:
-        return {"released": False}
-    if holder and (holder.get("pid"), holder.get("start"), holder.get("boot_id")) != (
-            me["pid"], me["start"], me["boot_id"]):
-        return {"released": False, "held_by": holder}
-    os.unlink(params["path"])
-    return {"released": True}
+    try:
+        return acquire(path, me, {"holder": params["holder"], "since": time.time()},
+                       params["timeout"], params["poll"], done=params["done"],
+                       grace=UNREADABLE_GRACE)
+    except LockTimeout as exc:
+        holder = exc.holder
+        who = holder.get("holder") or "unknown holder"
+        module.fail_json(
+            msg=(f"{path} is held by another run for more than {params['timeout']} s: "
+                 f"{who} (process {holder.get('pid', '?')}). "
+                 "Wait for it, or stop it; a lock of a run that no longer exists is "
+                 "taken over by itself."),
+            holder=holder)
 
 
 def main():
@@ -276,9 +151,9 @@ def main():
     me = identity(owner_process())
     try:
         if params["state"] == "acquired":
-            result = acquire(module, params, me)
+            result = take(module, params, me)
         else:
-            result = release(params, me)
+            result = release(params["path"], me)
     except OSError as exc:
         module.fail_json(msg=f"Cannot use the lock {params['path']}: {exc}")
     module.exit_json(changed=False, **result)

@@ -127,6 +127,19 @@ options:
         description: A label returned in RV(notify) when a file of this O(directories[].exclusive)
           folder was removed.
         type: str
+  applied_dir:
+    description:
+      - Folder of the stamps of the configuration the services were last loaded with
+        (module_utils/teletreball_applied.py), normally C(/var/lib/teletreball/applied).
+        Each file with a O(files[].notify) label is compared with its stamp; when they
+        differ (a run was stopped after writing it but before its handler reloaded the
+        service) its label is returned in RV(notify) and RV(pending) although the file is
+        as wanted, and its new stamp in RV(stamps) (also for a file that changed now),
+        for the module C(teletreball_applied) to record after the handlers succeeded.
+        A stamp of a file an O(directories[].exclusive) folder no longer holds makes
+        that folder's label pending too.
+      - Omitted, no stamp is read.
+    type: path
 notes:
   - Supports check mode and diff mode. In check mode nothing is written and no validator
     runs (the candidate would have to be written to run it); RV(changed_files) and
@@ -214,6 +227,18 @@ notify:
   type: list
   elements: str
   sample: [dialplan]
+pending:
+  description: The labels of the files that did not change in this run but whose stamp
+    in O(applied_dir) differs from their content (an earlier run wrote them and did not
+    apply them). They are part of RV(notify) too.
+  returned: always
+  type: list
+  elements: str
+stamps:
+  description: The stamps to record with C(teletreball_applied) once the handlers of
+    RV(notify) succeeded, by file (null for a stamp to remove). Hashes only, never a content.
+  returned: always
+  type: dict
 failed_dest:
   description: The file whose validator failed.
   returned: when a validator failed
@@ -237,6 +262,7 @@ import os
 import shlex
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.teletreball_applied import Pending
 from ansible.module_utils.teletreball_hostfiles import (
     NotRegularFile,
     Problems,
@@ -369,6 +395,7 @@ class Run:
         self.notify = set()
         self.diff = []
         self.planned_folders = set()  # folders that check mode pretends to have made
+        self.pending = Pending(module.params.get("applied_dir"))
 
     def result(self):
         result = {
@@ -377,8 +404,9 @@ class Run:
             "changed_files": self.changed_files,
             "changed_directories": self.changed_directories,
             "removed_files": self.removed_files,
-            "notify": sorted(self.notify),
+            "notify": sorted(self.notify | self.pending.labels),
         }
+        result.update(self.pending.result())
         if self.module._diff:
             result["diff"] = self.diff
         return result
@@ -473,6 +501,7 @@ class Run:
         if info is not None and attributes_differ(info, item):
             diffs.append(attribute_diff(dest, info, item))
         if not diffs:
+            self.pending.compare(dest, item["data"], [item["notify"]])
             return
         if not self.check_mode:
             try:
@@ -485,6 +514,7 @@ class Run:
         self.changed_files.append(dest)
         if item["notify"]:
             self.notify.add(item["notify"])
+        self.pending.compare(dest, item["data"], [item["notify"]], changed=True)
         self.diff.extend(diffs)
 
     def replace(self, item):
@@ -563,6 +593,7 @@ def main():
                                 exclusive={"type": "bool", "default": False},
                                 notify={"type": "str"}),
             },
+            "applied_dir": {"type": "path"},
         },
         supports_check_mode=True,
     )
@@ -571,7 +602,7 @@ def main():
     except Problems as exc:
         module.fail_json(msg=f"teletreball_files: {exc}", invocation=invocation(module.params),
                          changed=False, changed_files=[], changed_directories=[],
-                         removed_files=[], notify=[])
+                         removed_files=[], notify=[], pending=[], stamps={})
     for warning in warnings:
         module.warn(warning)
     run = Run(module)
@@ -583,6 +614,8 @@ def main():
     for item in folders:
         if item["exclusive"]:
             run.prune(item, declared)
+            run.pending.forget_others(item["path"], declared, item["notify"],
+                                      removed=run.removed_files)
     module.exit_json(invocation=invocation(module.params), **run.result())
 
 

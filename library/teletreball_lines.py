@@ -45,6 +45,16 @@ options:
       notify:
         description: A label returned in RV(notify) when this entry changed its file.
         type: str
+  applied_dir:
+    description:
+      - Folder of the stamps of the configuration the services were last loaded with
+        (module_utils/teletreball_applied.py), normally C(/var/lib/teletreball/applied).
+        A file with labelled entries is compared with its stamp (the hash of the whole
+        file as wanted); when they differ, the labels of its entries are returned in
+        RV(notify) and RV(pending) although the file is as wanted, and its new stamp in
+        RV(stamps), for C(teletreball_applied) to record after the handlers succeeded.
+      - Omitted, no stamp is read.
+    type: path
 notes:
   - Check mode and diff mode are supported.
 author:
@@ -68,10 +78,21 @@ changed_files:
   type: list
   elements: str
 notify:
-  description: Sorted labels of the entries that changed their file.
+  description: Sorted labels of the entries that changed their file, and RV(pending).
   returned: always
   type: list
   elements: str
+pending:
+  description: The labels of the files that did not change in this run but whose stamp
+    in O(applied_dir) differs (an earlier run changed them and did not apply them).
+  returned: always
+  type: list
+  elements: str
+stamps:
+  description: The stamps to record with C(teletreball_applied) once the handlers of
+    RV(notify) succeeded, by file.
+  returned: always
+  type: dict
 """
 
 import os
@@ -79,6 +100,7 @@ import re
 import stat
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.teletreball_applied import Pending
 from ansible.module_utils.teletreball_hostfiles import install
 
 
@@ -123,8 +145,10 @@ def run(module):
     entries = module.params["lines"]
     problems = check(entries)
     if problems:
-        module.fail_json(msg="; ".join(problems), changed_files=[], notify=[])
+        module.fail_json(msg="; ".join(problems), changed_files=[], notify=[], pending=[],
+                         stamps={})
     before, after, labels, order = {}, {}, {}, []
+    all_labels = {}
     for entry in entries:
         path = entry["path"]
         if path not in before:
@@ -135,19 +159,25 @@ def run(module):
         updated = apply_entry(after[path], entry["regexp"], entry["line"])
         if updated != after[path] and entry.get("notify"):
             labels.setdefault(path, set()).add(entry["notify"])
+        all_labels.setdefault(path, set()).add(entry.get("notify"))
         after[path] = updated
     changed, diffs, notify = [], [], set()
+    pending = Pending(module.params["applied_dir"])
     for path in order:
-        if after[path] == before[path].splitlines():
-            continue
         text = "\n".join(after[path]) + "\n"
+        if after[path] == before[path].splitlines():
+            # As the file is: its own newline at the end (or none) is kept.
+            pending.compare(path, before[path].encode("utf-8"), all_labels[path])
+            continue
         changed.append(path)
         notify |= labels.get(path, set())
         diffs.append({"before": before[path], "after": text,
                       "before_header": path, "after_header": path})
         if not module.check_mode:
             write_atomically(path, text)
-    result = {"changed": bool(changed), "changed_files": changed, "notify": sorted(notify)}
+        pending.compare(path, text.encode("utf-8"), all_labels[path], changed=True)
+    result = {"changed": bool(changed), "changed_files": changed,
+              "notify": sorted(notify | pending.labels), **pending.result()}
     if module._diff:
         result["diff"] = diffs
     module.exit_json(**result)
@@ -167,6 +197,7 @@ def main():
                     "notify": {"type": "str"},
                 },
             },
+            "applied_dir": {"type": "path"},
         },
         supports_check_mode=True,
     )

@@ -15,8 +15,10 @@ import json
 import os
 import pathlib
 import re
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 import yaml
@@ -182,3 +184,96 @@ def test_a_directory_outside_group_vars_is_refused_unread(tmp_path):
     assert "teletreball_staff must be in a file of the inventory's group_vars/" in output
     assert not marker.exists(), "a lookup in a name ran on the controller"
     assert not (tmp_path / "credentials").exists()
+# --- one run at a time per credentials folder (teletreball_run_lock) ----------------------
+
+
+def start_playbook(inventory, playbook, *extra):
+    """ansible-playbook started in the background, in a process group of its own."""
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_DEPRECATION_WARNINGS="0")
+    bindir = pathlib.Path(sys.executable).parent
+    return subprocess.Popen(
+        [str(bindir / "ansible-playbook"), "-i", str(inventory),
+         str(REPO / "playbooks" / playbook), *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=REPO,
+        start_new_session=True,
+    )
+
+
+def wait_for_lock(lock, process, timeout=60):
+    """The content of the lock once ``process`` holds it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()[0]
+        try:
+            holder = json.loads(lock.read_text())
+        except (FileNotFoundError, ValueError):
+            holder = {}
+        if holder.get("pid") == process.pid:
+            return holder
+        time.sleep(0.1)
+    raise AssertionError(f"{lock} was not taken by process {process.pid}")
+
+
+def test_a_second_run_waits_for_the_first_or_stops_naming_it(tmp_path):
+    credentials = tmp_path / "credentials"
+    lock = tmp_path / "credentials.lock"
+    inventory = make_inventory(tmp_path / "inventory", lab_data(credentials))
+    first = start_playbook(inventory, "preflight.yml")
+    try:
+        holder = wait_for_lock(lock, first)
+        # The first run is stopped while it holds the lock, so the second one surely
+        # meets it (a preflight takes a few seconds).
+        os.kill(first.pid, signal.SIGSTOP)
+        assert holder["playbooks"] == [str(REPO / "playbooks" / "preflight.yml")]
+        assert holder["user"] and holder["host"] and holder["started"].endswith("UTC")
+
+        stopped = ansible_playbook(inventory, "preflight.yml",
+                                   "-e", "teletreball_run_lock_timeout=0")
+        output = " ".join((stopped.stdout + stopped.stderr).split())
+        assert stopped.returncode != 0, output
+        assert (f"Another run is using the credentials folder {credentials}: process "
+                f"{first.pid} of user {holder['user']} on {holder['host']}, started "
+                f"{holder['started']}, running {REPO / 'playbooks' / 'preflight.yml'}") in output
+        assert json.loads(lock.read_text())["pid"] == first.pid, "the lock changed hands"
+
+        waiting = start_playbook(inventory, "preflight.yml", "-v",
+                                 "-e", "teletreball_run_lock_timeout=120")
+        time.sleep(6)
+        assert waiting.poll() is None, "the second run did not wait: " + waiting.communicate()[0]
+        os.kill(first.pid, signal.SIGCONT)
+        first_output = first.communicate(timeout=120)[0]
+        assert first.returncode == 0, first_output
+        second_output = waiting.communicate(timeout=120)[0]
+        assert waiting.returncode == 0, second_output
+        waited = re.search(r"^ *waited: ([0-9.]+)$", second_output, re.M)
+        assert waited and float(waited.group(1)) >= 2, second_output
+    finally:
+        for process in (first,):
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+    # Both ran the whole preflight, one after the other: one address per device.
+    addresses = json.loads((credentials / "vpn-addresses.json").read_text())["allocations"]
+    values = [entry["address"] for entry in addresses.values()]
+    assert len(values) == len(set(values))
+    assert not lock.exists(), "the lock outlived the runs"
+
+
+def test_the_lock_of_a_killed_run_is_taken_over(tmp_path):
+    credentials = tmp_path / "credentials"
+    lock = tmp_path / "credentials.lock"
+    inventory = make_inventory(tmp_path / "inventory", lab_data(credentials))
+    killed = start_playbook(inventory, "preflight.yml")
+    holder = wait_for_lock(lock, killed)
+    os.killpg(killed.pid, signal.SIGKILL)
+    killed.wait()
+    assert json.loads(lock.read_text())["pid"] == holder["pid"], "the killed run left no lock"
+
+    result = ansible_playbook(inventory, "preflight.yml", "-e", "teletreball_run_lock_timeout=0")
+    output = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode == 0, output
+    assert (f"Took over the lock {lock} of a run that no longer exists: process "
+            f"{holder['pid']} of user {holder['user']}, started {holder['started']}") in output
+    assert (credentials / "vpn-addresses.json").exists()
+    assert not lock.exists()

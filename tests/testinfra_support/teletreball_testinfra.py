@@ -85,6 +85,39 @@ def wait_for(predicate, timeout: float = 30, step: float = 1.0):
         time.sleep(step)
 
 
+def converge_command(*arguments: str, inventory=None, playbook=None):
+    """(command, environment, summary file) of a run of the scenario's converge.yml
+    the way Molecule runs it (see run_converge)."""
+    import os
+    import sys
+
+    ephemeral = pathlib.Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
+    summary = ephemeral / "test-run-summary.json"
+    summary.unlink(missing_ok=True)
+    env = dict(os.environ)
+    env.update({
+        "ANSIBLE_CONFIG": str(REPO_ROOT / "ansible.cfg"),
+        "ANSIBLE_ROLES_PATH": str(REPO_ROOT / "roles"),
+        "ANSIBLE_LIBRARY": str(REPO_ROOT / "library"),
+        "ANSIBLE_MODULE_UTILS": str(REPO_ROOT / "module_utils"),
+        "ANSIBLE_FILTER_PLUGINS": str(REPO_ROOT / "filter_plugins"),
+        "ANSIBLE_CALLBACK_PLUGINS": (f"{REPO_ROOT / 'callback_plugins'}:"
+                                     f"{REPO_ROOT / 'harness' / 'callback_plugins'}"),
+        "ANSIBLE_CALLBACKS_ENABLED": "teletreball_summary",
+        "ANSIBLE_FORCE_COLOR": "0",
+        "ANSIBLE_NOCOLOR": "1",
+        "PYTHONUNBUFFERED": "1",
+        "TT_RUN_SUMMARY": str(summary),
+    })
+    command = [
+        str(pathlib.Path(sys.executable).parent / "ansible-playbook"),
+        "--inventory", str(inventory or os.environ["MOLECULE_INVENTORY_FILE"]),
+        *arguments,
+        str(playbook or pathlib.Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"]) / "converge.yml"),
+    ]
+    return command, env, summary
+
+
 def run_converge(*arguments: str, timeout: int = 1200, inventory=None, playbook=None,
                  check=True):
     """Run the scenario's converge.yml again the way Molecule runs it.
@@ -98,32 +131,9 @@ def run_converge(*arguments: str, timeout: int = 1200, inventory=None, playbook=
     ``check=False`` a failed run is returned too (its stats may be empty).
     """
     import json
-    import os
     import subprocess
-    import sys
 
-    ephemeral = pathlib.Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
-    summary = ephemeral / "test-run-summary.json"
-    summary.unlink(missing_ok=True)
-    env = dict(os.environ)
-    env.update({
-        "ANSIBLE_CONFIG": str(REPO_ROOT / "ansible.cfg"),
-        "ANSIBLE_ROLES_PATH": str(REPO_ROOT / "roles"),
-        "ANSIBLE_LIBRARY": str(REPO_ROOT / "library"),
-        "ANSIBLE_MODULE_UTILS": str(REPO_ROOT / "module_utils"),
-        "ANSIBLE_FILTER_PLUGINS": str(REPO_ROOT / "filter_plugins"),
-        "ANSIBLE_CALLBACK_PLUGINS": str(REPO_ROOT / "harness" / "callback_plugins"),
-        "ANSIBLE_CALLBACKS_ENABLED": "teletreball_summary",
-        "ANSIBLE_FORCE_COLOR": "0",
-        "ANSIBLE_NOCOLOR": "1",
-        "TT_RUN_SUMMARY": str(summary),
-    })
-    command = [
-        str(pathlib.Path(sys.executable).parent / "ansible-playbook"),
-        "--inventory", str(inventory or os.environ["MOLECULE_INVENTORY_FILE"]),
-        *arguments,
-        str(playbook or pathlib.Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"]) / "converge.yml"),
-    ]
+    command, env, summary = converge_command(*arguments, inventory=inventory, playbook=playbook)
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout,
                             check=False)
     tail = "\n".join((result.stdout + result.stderr).splitlines()[-80:])
@@ -133,6 +143,38 @@ def run_converge(*arguments: str, timeout: int = 1200, inventory=None, playbook=
         return result, {}
     stats = json.loads(summary.read_text(encoding="utf-8"))["hosts"]
     return result, stats
+
+
+def kill_converge_at(line: str, *arguments: str, timeout: int = 1200):
+    """Run the scenario's converge.yml as run_converge does and kill it (SIGKILL to the
+    whole run, as a lost controller would end it) as soon as its output shows ``line``,
+    for example the header of the task after a write: the handlers never run.
+    Returns the output up to there; fails when the run ends before ``line``."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    command, env, _ = converge_command(*arguments)
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    output = []
+    deadline = time.monotonic() + timeout
+    try:
+        for text in process.stdout:
+            output.append(text)
+            if line in text:
+                os.killpg(process.pid, signal.SIGKILL)
+                break
+            assert time.monotonic() < deadline, "the run did not reach: " + line
+        else:
+            raise AssertionError(f"the run ended before {line!r}:\n" + "".join(output[-80:]))
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        process.stdout.close()
+    return "".join(output)
 
 
 _MEASUREMENTS: list[str] = []
