@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import re
 import shlex
 import subprocess
 import time
@@ -187,10 +188,55 @@ def chat(command, *arguments, env=None):
 
 # --- Runs of site.yml ---------------------------------------------------------
 
-def run_site(*arguments):
-    """playbooks/site.yml on the lab again; the per-host stats and the wall time."""
+def run_site(*arguments, output=None):
+    """playbooks/site.yml on the lab again; the per-host stats and the wall time.
+    ``output``: a list that receives the run's stdout and stderr."""
     start = time.time()
-    _, stats = run_converge(
+    result, stats = run_converge(
         "--extra-vars", f"teletreball_credentials_dir={CREDENTIALS}", *arguments,
         timeout=1800, inventory=LAB / "hosts.yml", playbook=REPO / "playbooks" / "site.yml")
+    if output is not None:
+        output.append(result.stdout + result.stderr)
     return stats, time.time() - start
+
+
+# A private key's body, line by line (a printed key keeps its lines whole).
+_PEM_BODY = re.compile(r"^[A-Za-z0-9+/=]{40,}$")
+# WireGuard profiles: the private and the preshared key.
+_WG_SECRET = re.compile(r"^\s*(PrivateKey|PresharedKey)\s*=\s*(\S+)\s*$", re.MULTILINE)
+# Files that hold one secret by their name: the people's passwords, TOTP seeds
+# and PINs, the services' generated secrets, the CA passphrase, the admin's
+# password and its hash, WireGuard keys. Public keys and fingerprints are not.
+_SECRET_NAME = re.compile(r"password|passphrase|secret|totp|pin|psk|key|hash|_ed25519$")
+_PUBLIC_NAME = re.compile(r"\.pub$|\.pub\.asc$|\.fingerprint$|\.crt$")
+
+
+def credential_secrets(folder=CREDENTIALS):
+    """Every secret value of the credentials folder: {value: file it comes from}.
+
+    One-line files named for a secret give their content (passwords, TOTP seeds,
+    generated secrets, the CA passphrase, password hashes, WireGuard keys);
+    private keys (PEM, OpenSSH, OpenPGP) each line of their body; WireGuard
+    profiles their private and preshared keys. Values under 8 characters (the
+    6-digit voicemail PINs) are left out: such digits turn up in any long output
+    by chance. The archives of offboarded people are left out.
+    """
+    found = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        relative = path.relative_to(folder)
+        if relative.parts[0] == "archive" or _PUBLIC_NAME.search(path.name):
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (UnicodeDecodeError, OSError):
+            continue
+        if "PRIVATE KEY" in text:
+            values = [line.strip() for line in text.splitlines() if _PEM_BODY.match(line.strip())]
+        elif path.suffix == ".conf" and _WG_SECRET.search(text):
+            values = [match.group(2) for match in _WG_SECRET.finditer(text)]
+        elif _SECRET_NAME.search(path.name) and "\n" not in text.strip():
+            values = [text.strip()]
+        else:
+            continue
+        found.update({value: str(relative) for value in values if len(value) >= 8})
+    return found

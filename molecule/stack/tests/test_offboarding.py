@@ -3,12 +3,14 @@
 Her VPN handshake, her desktop login, her softphone's registration and her chat
 login all fail (the last three tried through an IT administrator's tunnel, so
 the refusal is the service's own, not only the missing tunnel); her data is
-kept and then archived, never deleted."""
+kept and then archived, never deleted. The offboarding run is made with -vvv
+and prints none of the credentials folder's secrets (TT-SEC-01)."""
 
 from __future__ import annotations
 
 import json
 
+import pytest
 from stack_helpers import (
     CREDENTIALS,
     DOMAIN,
@@ -17,6 +19,7 @@ from stack_helpers import (
     WORKER_DESKTOP,
     chat,
     copy_to_home,
+    credential_secrets,
     handshake_seconds,
     lab_vars,
     machine,
@@ -32,6 +35,9 @@ from stack_helpers import (
 testinfra_hosts = ["podman://tt-home"]
 
 SERVICES = "vpn,vdi,pbx,conference"
+# The offboarding run is also the -vvv run: with the PKI (the CA passphrase and
+# key) and the admin accounts (their password hashes) on top of the services.
+VERBOSE_TAGS = f"{SERVICES},pki,baseline_admins"
 
 
 def staff_with_worker_absent():
@@ -39,15 +45,34 @@ def staff_with_worker_absent():
             for p in lab_vars("teletreball_staff")]
 
 
+def assert_no_secret_printed(secrets, output):
+    """ISSUE 18 F: -vvv prints none of the credentials folder's secret values."""
+    sources = set(secrets.values())
+    # The check covers every kind of secret (an empty list would prove nothing).
+    for kind in ["/sip-password", "/desktop-password", "/desktop-totp", "/chat-password",
+                 ".psk", "pki/ca.passphrase", "pki/ca.key", "lab-admin.password-hash",
+                 "lab-admin_ed25519", "pbx/ami-secret", "conference/turn-secret"]:
+        assert any(kind in source for source in sources), (kind, sorted(sources))
+    # The run was verbose: task paths and the modules' arguments were printed.
+    assert "task path:" in output and "invocation:" in output, output[-2000:]
+    printed = sorted({source for value, source in secrets.items() if value in output})
+    assert printed == [], f"-vvv printed the secrets of {printed}"
+
+
+@pytest.mark.control("TT-SEC-01")
 def test_an_absent_worker_loses_every_service_and_her_data_is_archived(host, measurement):
     tunnel_down()
     staff = staff_with_worker_absent()
     # site.yml with the services' tags (the preflight always runs): what IT runs
-    # after editing the staff directory (docs/operations.md).
+    # after editing the staff directory (docs/operations.md), here with -vvv.
+    secrets = credential_secrets()
+    output = []
     hosts, seconds = run_site(
-        "--tags", SERVICES, "--extra-vars", json.dumps({"teletreball_staff": staff}))
+        "-vvv", "--tags", VERBOSE_TAGS, "--extra-vars", json.dumps({"teletreball_staff": staff}),
+        output=output)
     assert all(s["failures"] == 0 and s["unreachable"] == 0 for s in hosts.values()), hosts
-    measurement(f"stack: site.yml --tags {SERVICES} with the worker absent {seconds:.0f} s")
+    measurement(f"stack: site.yml -vvv --tags {VERBOSE_TAGS}, the worker absent {seconds:.0f} s")
+    assert_no_secret_printed(secrets, output[0])
     # Her services changed. The other desktop host only drops her device's
     # address from its firewall (one task writes the drop-in and loads it, no
     # handler); the repository host does not change at all.
