@@ -214,6 +214,37 @@ def test_welcome_packs_write_compare_and_archive(tmp_path, capsys):
     )
 
 
+def test_welcome_packs_of_a_username_given_to_another_person_start_empty(tmp_path, capsys):
+    base = tmp_path / "c"
+    anna, other = "a1" * 16, "b2" * 16
+    first = run_module("teletreball_welcome_packs", {
+        "directory": str(base), "identities": {"anna": anna},
+        "packs": {"anna": {"README.md": "hola\n"}}}, capsys)
+    assert first["written"] == ["anna/.identity", "anna/README.md"]
+    assert mode(base / "people" / "anna" / ".identity") == 0o600
+    (base / "people" / "anna" / "sip-password").write_text("hers")
+    same = {"directory": str(base), "identities": {"anna": anna}}
+    assert run_module("teletreball_welcome_packs", same, capsys)["changed"] is False
+    check = run_module("teletreball_welcome_packs", dict(same, identities={"anna": other}),
+                       capsys, check_mode=True)
+    assert check["archived"] == ["anna"]
+    assert (base / "people" / "anna" / "sip-password").exists()
+    reused = run_module("teletreball_welcome_packs", dict(same, identities={"anna": other}),
+                        capsys)
+    assert reused["archived"] == ["anna"]
+    assert sorted(p.name for p in (base / "people" / "anna").iterdir()) == [".identity"]
+    assert (base / "people" / "anna" / ".identity").read_text() == other + "\n"
+    (archived,) = (base / "archive").iterdir()
+    assert (archived / "sip-password").read_text() == "hers"
+    assert (archived / ".identity").read_text() == anna + "\n"
+    # A folder made before identities were recorded is taken as the person's.
+    (base / "people" / "pere").mkdir(mode=0o700)
+    (base / "people" / "pere" / "README.md").write_text("x")
+    adopt = run_module("teletreball_welcome_packs", {
+        "directory": str(base), "identities": {"pere": anna}}, capsys)
+    assert adopt["archived"] == [] and adopt["written"] == ["pere/.identity"]
+
+
 def test_welcome_packs_check_mode_writes_nothing(tmp_path, capsys):
     args = {"directory": str(tmp_path / "c"), "packs": {"anna": {"README.md": "x"}}}
     result = run_module("teletreball_welcome_packs", args, capsys, check_mode=True)
@@ -229,6 +260,11 @@ def test_welcome_packs_check_mode_writes_nothing(tmp_path, capsys):
         (
             {"packs": {"anna": {"a": "x"}}, "archive": ["anna"]},
             "cannot both write and archive the packs of: anna.",
+        ),
+        ({"identities": {"anna": "not-hex"}}, "identities.anna must be a hex digest."),
+        (
+            {"identities": {"anna": "ab" * 16}, "archive": ["anna"]},
+            "cannot both keep and archive the packs of: anna.",
         ),
     ],
 )
