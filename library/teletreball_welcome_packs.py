@@ -21,7 +21,7 @@ description:
   - With O(identities), each folder records whose it is (the file C(.identity),
     mode 0600). A folder whose recorded identity differs from the given one, a
     username now given to another person, is archived first, so that the new
-    person gets a new folder: new secrets, nothing of her predecessor's.
+    person gets a new folder, with new secrets and nothing of her predecessor's.
   - One task handles every person. Runs on the controller.
 options:
   directory:
@@ -36,7 +36,7 @@ options:
     description:
       - Username to a dictionary of C(.png) file name to the text the QR code holds
         (made with the C(qrencode) command, mode 0600). A code is rewritten only when
-        its text changes: the same text always gives the same image.
+        its text changes (the same text always gives the same image).
     type: dict
     default: {}
   identities:
