@@ -229,16 +229,22 @@ def vdi_accounts(people, secrets):
     Returns [{username, comment, password}] in the order of ``people``: the comment
     is the person's name ('' without one), the password the secret
     ``people/<username>/desktop-password`` ('' when it is missing, which the
-    preflight reports).
+    preflight reports); plus ``identity`` when the person has one (the module then
+    gives a username reused by another person a new account and home).
     """
     return [
         {
             "username": person["username"],
             "comment": person.get("name", ""),
             "password": _person_secret(secrets, person["username"], "desktop-password"),
+            **_identity_of(person),
         }
         for person in people or []
     ]
+
+
+def _identity_of(person):
+    return {"identity": person["identity"]} if person.get("identity") else {}
 
 
 def vdi_oath_users(people, secrets):
@@ -261,13 +267,15 @@ def chat_accounts(people, secrets, domain):
     """The chat accounts of ``people`` on ``domain`` for the module teletreball_prosody.
 
     Returns [{host, username, password}] in the order of ``people``, the password
-    being ``people/<username>/chat-password`` ('' when it is missing).
+    being ``people/<username>/chat-password`` ('' when it is missing); plus
+    ``identity`` when the person has one.
     """
     return [
         {
             "host": domain,
             "username": person["username"],
             "password": _person_secret(secrets, person["username"], "chat-password"),
+            **_identity_of(person),
         }
         for person in people or []
     ]
