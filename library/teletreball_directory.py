@@ -253,11 +253,11 @@ def main():
         )
 
     pool = params["networks"][params["vpn_pool"]]
+    people, reused = record_identities(old_state, staff, now)
     try:
-        state = allocate(old_state, pool, devices, now, params["quarantine_days"])
+        state = allocate(old_state, pool, devices, now, params["quarantine_days"], reused)
     except AllocationError as exc:
         module.fail_json(msg=f"VPN addresses: {exc}", errors=[str(exc)])
-    people, reused = record_identities(old_state, staff, now)
     state = dict(state, extensions=extensions, people=people)
 
     # Timestamps only change with a real change: compare without them.

@@ -519,10 +519,12 @@ class AllocationError(ValueError):
     """The saved allocation cannot be kept with the current inventory."""
 
 
-def allocate(state, pool_cidr, devices, now, quarantine_days):
+def allocate(state, pool_cidr, devices, now, quarantine_days, reused=()):
     """Return a new allocation state for ``devices`` (keys ``user/device``).
 
-    * a device that had an address keeps it;
+    * a device that had an address keeps it, unless its username was given to
+      another person (``reused``, see ``record_identities``): her predecessor's
+      addresses are released and she gets new ones;
     * a device no longer listed releases its address, which is held back for
       ``quarantine_days`` days and then becomes free again;
     * a device listed again while its old address is still held back gets that
@@ -552,11 +554,15 @@ def allocate(state, pool_cidr, devices, now, quarantine_days):
             f"{', '.join(outside)}. Keep the old pool, or move the VPN address file "
             "aside to renumber every device (each person then needs a new VPN profile)."
         )
-    wanted = set(devices)
+    reused = set(reused)
+    wanted = {key for key in devices if key.split("/", 1)[0] not in reused}
     for key in sorted(set(allocations) - wanted):
         entry = allocations.pop(key)
         released[entry["address"]] = {"device": key, "released_at": stamp}
-    by_device = {entry["device"]: addr for addr, entry in released.items()}
+    by_device = {
+        entry["device"]: addr for addr, entry in released.items()
+        if entry["device"].split("/", 1)[0] not in reused
+    }
     taken = {entry["address"] for entry in allocations.values()} | set(released)
     candidates = _free_addresses(pool, taken)
     for key in devices:

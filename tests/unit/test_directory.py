@@ -593,3 +593,13 @@ def test_two_present_people_may_not_share_an_identity():
     assert run(staff=staff) == []
     # An absent entry of the same person (a new username) is no conflict.
     assert run(staff=staff_with(2, email="anna@ajuntament.example")) == []
+
+
+def test_a_username_given_to_another_person_gets_new_vpn_addresses():
+    one = d.allocate(None, "10.99.0.0/24", ["anna/laptop", "jordi/laptop"], NOW, 30)
+    # While present, and after leaving (her address in quarantine): never hers.
+    for state in (one, d.allocate(one, "10.99.0.0/24", ["jordi/laptop"], NOW, 30)):
+        two = d.allocate(state, "10.99.0.0/24", ["anna/laptop", "jordi/laptop"], NOW, 30,
+                         reused=["anna"])
+        assert addresses(two) == {"anna/laptop": "10.99.0.4", "jordi/laptop": "10.99.0.3"}
+        assert two["released"]["10.99.0.2"]["device"] == "anna/laptop"
