@@ -54,7 +54,7 @@ def lua(value):
     return "{" + ", ".join(f"[{lua(k)}] = {lua(v)}" for k, v in value.items()) + "}"
 
 
-def sync(tmp_path, accounts, wanted, mode="apply", known=None, config=None):
+def sync(tmp_path, accounts, wanted, mode="apply", known=None, config=None, cached=()):
     """Run the sync on ``accounts`` (username to stored fields) for ``wanted``
     (username to password); ``known``: username to verified_credential."""
     known = known or {}
@@ -67,7 +67,7 @@ def sync(tmp_path, accounts, wanted, mode="apply", known=None, config=None):
     scenario = tmp_path / "scenario.lua"
     scenario.write_text("return " + lua({
         "config": config or {"password_hash": "SHA-1"}, "host": HOST,
-        "accounts": accounts, "state": state}) + "\n")
+        "accounts": accounts, "state": state, "cached_rosters": list(cached)}) + "\n")
     run = subprocess.run([LUA, str(HARNESS), str(MODULE), str(scenario), mode],
                          capture_output=True, text=True, check=False, timeout=30)
     assert run.returncode == 0, run.stderr
@@ -159,3 +159,15 @@ def test_disabled_and_unlisted_accounts_behave_as_before(tmp_path):
     assert actions == [{"action": "enable", "jid": jid("anna")},
                        {"action": "disable", "jid": jid("pere")}]
     assert list(verified) == [jid("anna")]
+
+
+def test_a_new_account_never_gets_the_cached_roster_of_a_deleted_one(tmp_path):
+    """Prosody caches offline users' rosters and deleting an account leaves the
+    entry: the sync drops it before it creates an account of that name (issue 18 D)."""
+    accounts = {"pere": stored("pw-pere")}
+    cached = [jid("marta"), jid("pere")]
+    _, _, outcome = sync(tmp_path, accounts, {"marta": "pw-marta", "pere": "pw-pere"},
+                         cached=cached)
+    assert outcome["cached_rosters"] == {jid("pere"): True}
+    _, _, planned = sync(tmp_path, accounts, {"marta": "pw-marta"}, mode="plan", cached=cached)
+    assert planned["cached_rosters"] == {jid("marta"): True, jid("pere"): True}
