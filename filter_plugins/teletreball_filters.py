@@ -231,16 +231,22 @@ def vdi_accounts(people, secrets):
     hold it (a : would end the field and a , starts the room number there, so
     both become spaces), the password the secret
     ``people/<username>/desktop-password`` ('' when it is missing, which the
-    preflight reports).
+    preflight reports); plus ``identity`` when the person has one (the module then
+    gives a username reused by another person a new account and home).
     """
     return [
         {
             "username": person["username"],
             "comment": person.get("name", "").replace(":", " ").replace(",", " "),
             "password": _person_secret(secrets, person["username"], "desktop-password"),
+            **_identity_of(person),
         }
         for person in people or []
     ]
+
+
+def _identity_of(person):
+    return {"identity": person["identity"]} if person.get("identity") else {}
 
 
 def vdi_oath_users(people, secrets):
@@ -264,7 +270,7 @@ def chat_accounts(people, secrets, domain):
 
     Returns [{host, username, password, name}] in the order of ``people``, the
     password being ``people/<username>/chat-password`` ('' when it is missing) and
-    the name the person's display name.
+    the name the person's display name; plus ``identity`` when the person has one.
     """
     return [
         {
@@ -272,6 +278,7 @@ def chat_accounts(people, secrets, domain):
             "username": person["username"],
             "password": _person_secret(secrets, person["username"], "chat-password"),
             "name": person.get("name", ""),
+            **_identity_of(person),
         }
         for person in people or []
     ]

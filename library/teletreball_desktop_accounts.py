@@ -26,6 +26,12 @@ description:
     moved to another host) is locked at once, expired, removed from O(group) and its
     processes are ended. After O(retention_days) its home folder is archived to
     O(archive_dir) (a private C(tar.gz)) and the account is deleted.
+  - Each account records the identity of its person (O(users[].identity)). When a
+    listed username's account belongs to another identity (the username was given
+    to somebody else, even during the retention), the old home is archived, the
+    old account deleted and a new one made, so the new person never gets her
+    predecessor's home, files or settings. An account recorded without an
+    identity (made before identities were kept) is taken as the listed person's.
   - Refuses to touch system accounts (UID below 1000, or 65534).
 options:
   users:
@@ -46,6 +52,11 @@ options:
         description: The password.
         type: str
         required: true
+      identity:
+        description:
+          - Digest of the person's identity key (the directory's C(identity)). An
+            existing account recorded with another identity is archived and made anew.
+        type: str
       verified_credential:
         description:
           - SHA-256 (hex) of the stored hash that an earlier run found, or made, to
@@ -320,10 +331,44 @@ def plan(users, passwd, shadow, members, state, *, group, shell, today, retentio
     members = members or set()
 
     listed = set()
+    taken = set(archives)
+
+    def archive_home(name, account, killed):
+        """Kill (unless done), archive the home and delete the account; the archive."""
+        archive = None
+        if archivable(account["home"], account["home_exists"]):
+            stem, number = f"{name}-{today:%Y%m%d}", 1
+            while f"{stem}.tar.gz" in taken:
+                number += 1
+                stem = f"{name}-{today:%Y%m%d}-{number}"
+            taken.add(f"{stem}.tar.gz")
+            archive = os.path.join(archive_dir, f"{stem}.tar.gz")
+            if not killed:
+                actions.append({"do": "kill", "user": name})
+            actions.append({"do": "archive", "user": name, "home": account["home"],
+                            "archive": archive})
+        actions.append({"do": "userdel", "user": name, "remove_home": archive is not None,
+                        "archive": archive})
+        return archive
+
     for user in sorted(users, key=lambda u: u["username"]):
         name = user["username"]
         listed.add(name)
         account = passwd.get(name)
+        entry = accounts.get(name) if isinstance(accounts.get(name), dict) else {}
+        previous, identity = entry.get("identity"), user.get("identity")
+        if account is not None and previous and identity and previous != identity:
+            # The username now belongs to somebody else: her predecessor's account and
+            # home go to the archive, and she gets a new one.
+            if is_system(account["uid"]):
+                raise PlanError(
+                    f"'{name}' is a system account (UID {account['uid']}); it cannot be "
+                    "a desktop account."
+                )
+            actions.append({"do": "lock", "user": name})
+            actions.append({"do": "kill", "user": name})
+            archive_home(name, account, killed=True)
+            account = None
         if account is None:
             actions.append({"do": "useradd", "user": name, "comment": user["comment"],
                             "shell": shell, "group": group})
@@ -357,9 +402,9 @@ def plan(users, passwd, shadow, members, state, *, group, shell, today, retentio
                 changes["shell"] = shell
             if changes:
                 actions.append({"do": "usermod", "user": name, **changes})
-        record(name, {"status": "active", "locked_on": None, "archive": None})
+        record(name, {"status": "active", "locked_on": None, "archive": None,
+                      **({"identity": identity} if identity else {})})
 
-    taken = set(archives)
     for name in sorted(set(accounts) - listed):
         entry = accounts[name]
         if not isinstance(entry, dict) or entry.get("status") not in ("active", "locked"):
@@ -385,25 +430,14 @@ def plan(users, passwd, shadow, members, state, *, group, shell, today, retentio
             actions.append({"do": "group_remove", "user": name, "group": group})
         locked_on = parse_date(entry.get("locked_on")) if entry["status"] == "locked" else None
         locked_on = locked_on or today
-        record(name, {"status": "locked", "locked_on": locked_on.isoformat(), "archive": None})
+        kept = {"identity": entry["identity"]} if entry.get("identity") else {}
+        record(name, {"status": "locked", "locked_on": locked_on.isoformat(), "archive": None,
+                      **kept})
         if locked_on + datetime.timedelta(days=retention_days) > today:
             continue
-        archive = None
-        if archivable(account["home"], account["home_exists"]):
-            stem, number = f"{name}-{today:%Y%m%d}", 1
-            while f"{stem}.tar.gz" in taken:
-                number += 1
-                stem = f"{name}-{today:%Y%m%d}-{number}"
-            taken.add(f"{stem}.tar.gz")
-            archive = os.path.join(archive_dir, f"{stem}.tar.gz")
-            if not killed:
-                actions.append({"do": "kill", "user": name})
-            actions.append({"do": "archive", "user": name, "home": account["home"],
-                            "archive": archive})
-        actions.append({"do": "userdel", "user": name, "remove_home": archive is not None,
-                        "archive": archive})
+        archive = archive_home(name, account, killed)
         record(name, {"status": "archived", "locked_on": locked_on.isoformat(),
-                      "archive": archive})
+                      "archive": archive, **kept})
     return actions, new_state
 
 
@@ -649,6 +683,7 @@ def main():
                     "username": {"type": "str", "required": True},
                     "comment": {"type": "str", "default": ""},
                     "password": {"type": "str", "required": True, "no_log": True},
+                    "identity": {"type": "str"},
                     # A digest of a slow hash, not a secret; no_log would also blank
                     # the same digests out of the result (verified).
                     "verified_credential": {"type": "str", "no_log": False},

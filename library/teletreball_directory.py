@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # Copyright: teletreball contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Ansible module: check the staff directory and allocate VPN addresses."""
+"""Ansible module: check the staff directory, allocate VPN addresses, hold extensions."""
 
 from __future__ import annotations
 
@@ -16,6 +16,15 @@ description:
   - Gives each VPN device of each present person an address from the VPN pool
     and keeps it in a JSON file, so addresses do not move when people are added
     or removed. A freed address is held back for O(quarantine_days) days.
+  - Keeps in the same file the extension of every present person and, for
+    O(extension_quarantine_days) days, the extensions freed by people who left (or
+    whose extension changed). An extension in quarantine given to somebody else
+    fails the run, naming the person, the field, the previous holder and the date
+    the extension is free again. Its previous holder gets it back.
+  - Keeps in the same file the identity of each username (a digest of the
+    person's C(id), or of her e-mail when she has none), and returns in
+    RV(reused) the usernames now given to a different person.
+  - The file has a version; a version 1 file (VPN addresses only) is migrated.
   - Returns the derived directory that the service roles read.
   - Runs on the controller (the play targets C(localhost)); it never contacts
     a managed host.
@@ -53,9 +62,14 @@ options:
     description: Days a freed VPN address is held back before it is handed out again.
     type: int
     default: 30
+  extension_quarantine_days:
+    description: Days a freed extension is held back before somebody else may have it.
+    type: int
+    default: 30
   state_file:
     description:
-      - JSON file keeping the VPN address of every device and the freed addresses.
+      - JSON file keeping the VPN address of every device and the freed addresses,
+        the extensions held and in quarantine, and the identity of each username.
       - Created with mode 0600 in a directory of mode 0700.
     type: path
     required: true
@@ -88,6 +102,7 @@ EXAMPLES = r"""
     extension_range: "{{ teletreball_extension_range }}"
     vpn_pool: "{{ teletreball_vpn_pool }}"
     quarantine_days: 30
+    extension_quarantine_days: 30
     state_file: "{{ teletreball_credentials_dir }}/vpn-addresses.json"
   register: directory
 """
@@ -100,8 +115,10 @@ directory:
   contains:
     people:
       description: Each person with C(services) (granted by the access matrix),
-        C(vpn_devices) (name and address; empty when absent) and C(desktop_host)
-        (their remote-desktop session host, or null).
+        C(vpn_devices) (name and address; empty when absent), C(desktop_host)
+        (their remote-desktop session host, or null) and C(identity) (a digest of
+        the identity key, which the service roles keep per account to give a
+        username reused by another person fresh accounts).
       type: list
       elements: dict
     present:
@@ -112,6 +129,12 @@ directory:
       description: Usernames of offboarded people.
       type: list
       elements: str
+reused:
+  description: Usernames whose recorded identity differs from the inventory's, i.e.
+    given to another person since the last run.
+  returned: success
+  type: list
+  elements: str
 vpn_gateway_address:
   description: The gateway's own address in the pool (its first host address).
   returned: success
@@ -136,7 +159,12 @@ from ansible.module_utils.teletreball_directory import (
     allocate,
     build_directory,
     count_quarantined,
+    extension_holders,
+    extension_problems,
     gateway_address,
+    hold_extensions,
+    migrate_state,
+    record_identities,
     validate,
 )
 from ansible.module_utils.teletreball_files import atomic_write
@@ -168,6 +196,7 @@ def main():
             "extension_range": {"type": "dict", "required": True},
             "vpn_pool": {"type": "str", "required": True},
             "quarantine_days": {"type": "int", "default": 30},
+            "extension_quarantine_days": {"type": "int", "default": 30},
             "state_file": {"type": "path", "required": True},
             "desktop_hosts": {"type": "list", "elements": "str", "default": []},
             "now": {"type": "str"},
@@ -179,6 +208,8 @@ def main():
     params = module.params
     if params["quarantine_days"] < 0:
         module.fail_json(msg="teletreball_vpn_address_quarantine_days must be 0 or more.")
+    if params["extension_quarantine_days"] < 0:
+        module.fail_json(msg="teletreball_extension_quarantine_days must be 0 or more.")
     if params["now"]:
         try:
             now = datetime.datetime.strptime(params["now"], TIME_FORMAT).replace(
@@ -190,7 +221,10 @@ def main():
         now = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
 
     path = params["state_file"]
-    old_state = read_state(module, path)
+    try:
+        old_state = migrate_state(read_state(module, path))
+    except AllocationError as exc:
+        module.fail_json(msg=f"{path}: {exc}", errors=[str(exc)])
     staff = params["staff"]
     devices = (
         active_devices(staff)
@@ -209,11 +243,22 @@ def main():
             errors=errors,
         )
 
+    extensions, conflicts = hold_extensions(
+        old_state, extension_holders(staff), now, params["extension_quarantine_days"])
+    if conflicts:
+        errors = extension_problems(staff, conflicts, params["extension_quarantine_days"])
+        module.fail_json(
+            msg=f"The staff directory has {len(errors)} problem(s):\n- " + "\n- ".join(errors),
+            errors=errors,
+        )
+
     pool = params["networks"][params["vpn_pool"]]
+    people, reused = record_identities(old_state, staff, now)
     try:
-        state = allocate(old_state, pool, devices, now, params["quarantine_days"])
+        state = allocate(old_state, pool, devices, now, params["quarantine_days"], reused)
     except AllocationError as exc:
         module.fail_json(msg=f"VPN addresses: {exc}", errors=[str(exc)])
+    state = dict(state, extensions=extensions, people=people)
 
     # Timestamps only change with a real change: compare without them.
     if old_state and _without_times(old_state) == _without_times(state):
@@ -233,6 +278,7 @@ def main():
             staff, params["access"], state, desktop_hosts=params["desktop_hosts"]
         ),
         "vpn_gateway_address": gateway_address(pool),
+        "reused": reused,
     }
     if module._diff:
         result["diff"] = {
@@ -247,6 +293,11 @@ def _without_times(state):
         "pool": state.get("pool"),
         "allocations": {k: v["address"] for k, v in state.get("allocations", {}).items()},
         "released": {k: v["device"] for k, v in state.get("released", {}).items()},
+        "extensions": {
+            part: {k: (v["username"], v["identity"]) for k, v in entries.items()}
+            for part, entries in state.get("extensions", {}).items()
+        },
+        "people": {k: v["identity"] for k, v in state.get("people", {}).items()},
     }
 
 

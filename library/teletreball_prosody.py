@@ -26,6 +26,11 @@ description:
   - Rooms listed with C(state=present) are created and configured (members-only,
     persistent) and get exactly the affiliations given; anybody else's C(member) or
     C(admin) affiliation is set to C(none). Rooms with C(state=absent) are destroyed.
+  - Each listed account's person is recorded in O(identity_file) (O(accounts[].identity)).
+    When a listed address belongs to another person now (a username given to
+    somebody else, also during the retention), the old account's files (roster,
+    vCard, private storage, message archive...) are archived in O(archive_dir) and
+    the account deleted before the sync, which makes a new, empty one.
   - Checking a password against the stored keys is slow by design; RV(verified) and
     O(accounts[].verified_credential) let a run skip the accounts whose stored keys
     are those an earlier run found to match.
@@ -60,6 +65,11 @@ options:
             (the C(fn) of its vCard, XEP-0292, readable by every account of the server).
             Set again by every run where it differs. Without it the vCard is left alone.
           - Control and invisible characters are refused.
+        type: str
+      identity:
+        description:
+          - Digest of the person's identity key (the directory's C(identity)). An
+            existing account recorded with another identity is archived and made anew.
         type: str
       verified_credential:
         description:
@@ -186,6 +196,7 @@ verified:
   type: dict
 """
 
+import json
 import os
 import pwd
 import secrets
@@ -194,6 +205,7 @@ import tarfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.teletreball_files import atomic_write
 from ansible.module_utils.teletreball_prosody import (
     ProsodyError,
     account_files,
@@ -201,8 +213,10 @@ from ansible.module_utils.teletreball_prosody import (
     changes,
     delete_command,
     desired_state,
+    identity_record,
     parse_actions,
     remove_state_file,
+    reused_accounts,
     split_verified,
     state_problems,
     sync_command,
@@ -275,6 +289,21 @@ def archive_and_delete(module, jid, archive_dir, data_dir, prosodyctl):
     return path
 
 
+def read_identities(path):
+    """The record of each account's person: address to identity digest."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            record = json.load(handle)
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise ProsodyError(f"Cannot read {path}: {exc}") from exc
+    if not isinstance(record, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in record.items()):
+        raise ProsodyError(f"{path} is not a record of identities.")
+    return record
+
+
 def main():
     module = AnsibleModule(
         argument_spec={
@@ -286,6 +315,7 @@ def main():
                     "username": {"type": "str", "required": True},
                     "password": {"type": "str", "required": True, "no_log": True},
                     "name": {"type": "str"},
+                    "identity": {"type": "str"},
                     # A digest of the stored keys, not a secret; no_log would also
                     # blank the same digests out of the result (verified).
                     "verified_credential": {"type": "str", "no_log": False},
@@ -310,6 +340,9 @@ def main():
             "state_dir": {"type": "path", "default": "/run/teletreball-prosody"},
             "prosody_user": {"type": "str", "default": "prosody"},
             "timeout": {"type": "int", "default": 120},
+            "identity_file": {
+                "type": "path", "default": "/var/lib/teletreball/chat-identities.json",
+            },
         },
         supports_check_mode=True,
     )
@@ -325,8 +358,29 @@ def main():
     state = desired_state(params["hosts"], params["accounts"], params["rooms"],
                           params["muc_host"], params["retention_days"])
     try:
+        record = read_identities(params["identity_file"])
+        reused = reused_accounts(
+            params["accounts"], record,
+            lambda jid: bool(account_files(params["data_dir"], jid)))
+        if reused and not params["archive_dir"]:
+            raise ProsodyError(
+                f"{', '.join(reused)} now belong to another person; archive_dir is needed "
+                "to archive the old accounts before they are made anew.")
+        renewed = []
+        for jid in reused:
+            path = None
+            if not module.check_mode:
+                path = archive_and_delete(module, jid, params["archive_dir"],
+                                          params["data_dir"], shutil.which(params["prosodyctl"]))
+            renewed.append({"action": "archive", "jid": jid, "file": path,
+                            "reason": "another person"})
         actions, verified = split_verified(
             run_sync(module, state, "plan" if module.check_mode else "apply"))
+        actions = renewed + actions
+        new_record = identity_record(record, params["accounts"])
+        if new_record != record and not module.check_mode:
+            atomic_write(params["identity_file"],
+                         json.dumps(new_record, indent=2, sort_keys=True) + "\n")
         due = [a["jid"] for a in actions if a["action"] == "archive_due"]
         if params["archive_dir"]:
             for jid in due:
@@ -340,7 +394,7 @@ def main():
         module.fail_json(msg=str(exc))
     changed_actions = changes(actions)
     result = {
-        "changed": bool(changed_actions),
+        "changed": bool(changed_actions) or new_record != record,
         "actions": actions,
         "archive_due": [a["jid"] for a in actions if a["action"] == "archive_due"],
         "verified": verified,

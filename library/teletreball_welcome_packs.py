@@ -18,6 +18,10 @@ description:
   - Moves the folder of each username in O(archive) to
     C(<directory>/archive/<username>-<UTC time>/) and appends a line to
     C(<directory>/audit.log), so an offboarded person's data is kept, not deleted.
+  - With O(identities), each folder records whose it is (the file C(.identity),
+    mode 0600). A folder whose recorded identity differs from the given one, a
+    username now given to another person, is archived first, so that the new
+    person gets a new folder, with new secrets and nothing of her predecessor's.
   - One task handles every person. Runs on the controller.
 options:
   directory:
@@ -32,7 +36,15 @@ options:
     description:
       - Username to a dictionary of C(.png) file name to the text the QR code holds
         (made with the C(qrencode) command, mode 0600). A code is rewritten only when
-        its text changes: the same text always gives the same image.
+        its text changes (the same text always gives the same image).
+    type: dict
+    default: {}
+  identities:
+    description:
+      - Username to the digest of the person's identity key (the directory's
+        C(identity)). The folder of a username whose C(.identity) holds another
+        digest is archived before anything is written; each folder listed gets
+        C(.identity) (a folder made before without one is taken as the person's).
     type: dict
     default: {}
   archive:
@@ -82,7 +94,8 @@ written:
   type: list
   elements: str
 archived:
-  description: Usernames whose folder was archived by this run.
+  description: Usernames whose folder was archived by this run (offboarded, deleted
+    from the directory, or given to another person).
   returned: success
   type: list
   elements: str
@@ -105,6 +118,7 @@ from ansible.module_utils.teletreball_files import (
 )
 
 FILE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+IDENTITY_RE = re.compile(r"^[0-9a-f]{16,64}$")
 
 
 def read_bytes(path):
@@ -146,6 +160,7 @@ def main():
             "packs": {"type": "dict", "default": {}},
             "qr_codes": {"type": "dict", "default": {}},
             "archive": {"type": "list", "elements": "str", "default": []},
+            "identities": {"type": "dict", "default": {}},
             "keep": {"type": "list", "elements": "str"},
             "owner": {"type": "str", "default": "teletreball"},
         },
@@ -155,23 +170,39 @@ def main():
     archive = module.params["archive"]
     if not os.path.isabs(base):
         module.fail_json(msg=f"directory must be an absolute path, not {base}.")
-    qr_codes = module.params["qr_codes"]
-    for username in list(packs) + list(qr_codes) + archive:
+    qr_codes, identities = module.params["qr_codes"], module.params["identities"]
+    for username in list(packs) + list(qr_codes) + archive + list(identities):
         if not USERNAME_RE.fullmatch(username):
             module.fail_json(msg=f"'{username}' is not a valid username.")
+    for username, ident in identities.items():
+        if not isinstance(ident, str) or not IDENTITY_RE.fullmatch(ident):
+            module.fail_json(msg=f"identities.{username} must be a hex digest.")
+    both = sorted(set(identities) & set(archive))
+    if both:
+        module.fail_json(msg=f"cannot both keep and archive the packs of: {', '.join(both)}.")
     both = sorted((set(packs) | set(qr_codes)) & set(archive))
     if both:
         module.fail_json(msg=f"cannot both write and archive the packs of: {', '.join(both)}.")
 
     people = os.path.join(base, "people")
     if module.params["keep"] is not None and os.path.isdir(people):
-        keep = set(module.params["keep"]) | set(packs) | set(qr_codes)
+        keep = set(module.params["keep"]) | set(packs) | set(qr_codes) | set(identities)
         archive = sorted(set(archive) | {
             name for name in os.listdir(people)
             if os.path.isdir(os.path.join(people, name)) and name not in keep
             and USERNAME_RE.fullmatch(name)
         })
     written, archived, before, after = [], [], [], []
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+
+    def move_to_archive(username):
+        archived.append(username)
+        before.append(f"{username}: people/{username}")
+        after.append(f"{username}: archive/{username}-{stamp}")
+        if not module.check_mode:
+            private_makedirs(os.path.join(base, "archive"))
+            os.rename(os.path.join(people, username),
+                      os.path.join(base, "archive", f"{username}-{stamp}"))
 
     def ensure(relative, content):
         """Write people/<relative> when its bytes differ (compare, then act)."""
@@ -184,6 +215,15 @@ def main():
             if not module.check_mode:
                 atomic_write(path, content)
 
+    # A username given to another person: her predecessor's folder goes first.
+    renewed = set()
+    for username, ident in sorted(identities.items()):
+        recorded = read_bytes(os.path.join(people, username, ".identity"))
+        if recorded is not None and recorded.decode("utf-8", "replace").strip() != ident:
+            move_to_archive(username)
+            renewed.add(username)
+        if recorded is None or username in renewed:
+            ensure(f"{username}/.identity", f"{ident}\n".encode())
     for username, files in sorted(packs.items()):
         if not isinstance(files, dict):
             module.fail_json(msg=f"packs.{username} must map file names to contents.")
@@ -220,24 +260,16 @@ def main():
         remember(memo_path, new_memo)
 
     # Folders made before (or by hand) must still be private.
-    folders = sorted(set(packs) | set(qr_codes))
+    folders = sorted(set(packs) | set(qr_codes) | set(identities))
     for folder in [people] + [os.path.join(people, username) for username in folders]:
         if os.path.isdir(folder) and os.stat(folder).st_mode & 0o077:
             written.append(f"{os.path.relpath(folder, base)}/ (mode 0700)")
             if not module.check_mode:
                 os.chmod(folder, 0o700)
 
-    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
     for username in sorted(archive):
-        folder = os.path.join(people, username)
-        if not os.path.isdir(folder):
-            continue
-        archived.append(username)
-        before.append(f"{username}: people/{username}")
-        after.append(f"{username}: archive/{username}-{stamp}")
-        if not module.check_mode:
-            private_makedirs(os.path.join(base, "archive"))
-            os.rename(folder, os.path.join(base, "archive", f"{username}-{stamp}"))
+        if os.path.isdir(os.path.join(people, username)):
+            move_to_archive(username)
 
     if (written or archived) and not module.check_mode:
         lines = [f"{stamp} {module.params['owner']} wrote {item}\n" for item in written]

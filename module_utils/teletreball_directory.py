@@ -1,12 +1,17 @@
 # Copyright: teletreball contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The staff directory of teletreball: validation and VPN address allocation.
+"""The staff directory of teletreball: validation, VPN addresses, extensions, identities.
 
 Pure functions without Ansible, shared by the module ``teletreball_directory``
 and the unit tests. ``validate`` returns every problem of the inventory data as
 a message naming the person (or network, or rule) and the field; ``allocate``
 gives each VPN device an address that stays the same while other people come
-and go, and holds a freed address back for a quarantine before reusing it.
+and go, and holds a freed address back for a quarantine before reusing it;
+``hold_extensions`` does the same for PBX extensions (a freed extension is held
+back so that nobody else gets the calls meant for its previous holder), and
+``record_identities`` remembers which person (identity key: the explicit ``id``
+or the e-mail) each username belongs to, so that a username given to somebody
+else is recognised (issue 18 D).
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ SERVICES = ("desktop", "phone", "chat", "admin_ssh")
 STATES = ("present", "absent")
 PERSON_FIELDS = {
     "username", "name", "email", "department", "groups", "extension", "mobile",
-    "vpn_devices", "desktop", "desktop_host", "follow_me", "state",
+    "vpn_devices", "desktop", "desktop_host", "follow_me", "state", "id",
 }
 # The one username rule: the modules that take usernames import it from here.
 USERNAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
@@ -56,7 +61,10 @@ MIN_NETWORK_SIZE = 4
 # as the bidirectional overrides (text that displays other than it reads), and
 # unassigned, private-use or surrogate code points (issue 18).
 REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
-STATE_VERSION = 1
+# Version 2 added the extensions held and in quarantine and the identity of each
+# username; a version 1 file is migrated (``migrate_state``).
+STATE_VERSION = 2
+ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,127}$")
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
@@ -234,7 +242,7 @@ def _validate_staff(staff, known_groups, first, last):
     if not isinstance(staff, list):
         return ["teletreball_staff must be a list of people."]
     errors = []
-    seen_users, seen_ext = {}, {}
+    seen_users, seen_ext, seen_ids = {}, {}, {}
     for index, person in enumerate(staff):
         who = _who(person, index)
         if not isinstance(person, dict):
@@ -271,6 +279,7 @@ def _validate_staff(staff, known_groups, first, last):
         email = person.get("email")
         if not isinstance(email, str) or not EMAIL_RE.fullmatch(email):
             errors.append(f"{who}: email '{email}' is not a valid e-mail address.")
+        errors += _validate_identity(who, person, state, seen_ids)
         errors += _validate_person_groups(who, person.get("groups"), known_groups)
         # An offboarded person's extension is free for somebody else.
         if state == "present" and person.get("extension") is not None:
@@ -303,6 +312,51 @@ def _validate_staff(staff, known_groups, first, last):
         if not isinstance(person.get("desktop", False), bool):
             errors.append(f"{who}: desktop must be true or false.")
     return errors
+
+
+def identity_key(person):
+    """The key that tells people apart: the explicit ``id`` when given, else the
+    e-mail address (lowercase). None when neither is usable."""
+    ident = person.get("id")
+    if ident is not None:
+        if isinstance(ident, bool) or not isinstance(ident, (str, int)) \
+                or not ID_RE.fullmatch(str(ident)):
+            return None
+        return f"id:{ident}"
+    email = person.get("email")
+    if isinstance(email, str) and EMAIL_RE.fullmatch(email):
+        return f"email:{email.lower()}"
+    return None
+
+
+def identity(person):
+    """What the state files and the hosts keep of a person's identity key: a digest,
+    so that they tell people apart without holding the e-mail or the id."""
+    key = identity_key(person)
+    if key is None:
+        return None
+    return hashlib.sha256(f"teletreball-identity\0{key}".encode()).hexdigest()[:32]
+
+
+def _validate_identity(who, person, state, seen_ids):
+    ident = person.get("id")
+    if ident is not None and identity_key(person) is None:
+        return [
+            f"{who}: id '{ident}' is invalid: 1 to 128 letters, digits or . _ : @ + - "
+            "(an employee number, for example), starting with a letter or a digit."
+        ]
+    key = identity_key(person)
+    if key is None or state != "present":
+        return []
+    if key in seen_ids:
+        field = "id" if ident is not None else "email"
+        return [
+            f"{who}: {field} '{key.split(':', 1)[1]}' already identifies {seen_ids[key]}; "
+            "each present person needs her own identity (give people who share an "
+            "e-mail address an explicit id)."
+        ]
+    seen_ids[key] = who
+    return []
 
 
 def _validate_person_groups(who, person_groups, known_groups):
@@ -423,7 +477,28 @@ def _validate_pool(vpn_pool, nets, networks, staff, quarantined):
 # --- allocation -------------------------------------------------------------
 
 def new_state(pool):
-    return {"version": STATE_VERSION, "pool": str(pool), "allocations": {}, "released": {}}
+    return {
+        "version": STATE_VERSION, "pool": str(pool), "allocations": {}, "released": {},
+        "extensions": {"held": {}, "released": {}}, "people": {},
+    }
+
+
+def migrate_state(state):
+    """The state in the current version: a version 1 file (VPN addresses only) gets
+    empty extension and identity records. Its extensions are recorded from this run
+    on: an extension freed before the migration is not in quarantine."""
+    if state is None:
+        return None
+    if not isinstance(state, dict):
+        raise AllocationError("the VPN address file is not a JSON object.")
+    if state.get("version") == 1:
+        state = dict(state, version=STATE_VERSION,
+                     extensions={"held": {}, "released": {}}, people={})
+    if state.get("version") != STATE_VERSION:
+        raise AllocationError(
+            f"the VPN address file has version {state.get('version')}, expected {STATE_VERSION}."
+        )
+    return state
 
 
 def _parse_time(value):
@@ -444,10 +519,12 @@ class AllocationError(ValueError):
     """The saved allocation cannot be kept with the current inventory."""
 
 
-def allocate(state, pool_cidr, devices, now, quarantine_days):
+def allocate(state, pool_cidr, devices, now, quarantine_days, reused=()):
     """Return a new allocation state for ``devices`` (keys ``user/device``).
 
-    * a device that had an address keeps it;
+    * a device that had an address keeps it, unless its username was given to
+      another person (``reused``, see ``record_identities``): her predecessor's
+      addresses are released and she gets new ones;
     * a device no longer listed releases its address, which is held back for
       ``quarantine_days`` days and then becomes free again;
     * a device listed again while its old address is still held back gets that
@@ -456,11 +533,7 @@ def allocate(state, pool_cidr, devices, now, quarantine_days):
       address is the gateway's own and never handed out).
     """
     pool = netaddr.IPNetwork(pool_cidr)
-    state = state or new_state(pool)
-    if state.get("version") != STATE_VERSION:
-        raise AllocationError(
-            f"the VPN address file has version {state.get('version')}, expected {STATE_VERSION}."
-        )
+    state = migrate_state(state) or new_state(pool)
     stamp = now.strftime(TIME_FORMAT)
     limit = _dt.timedelta(days=quarantine_days)
     allocations = dict(state.get("allocations", {}))
@@ -481,11 +554,15 @@ def allocate(state, pool_cidr, devices, now, quarantine_days):
             f"{', '.join(outside)}. Keep the old pool, or move the VPN address file "
             "aside to renumber every device (each person then needs a new VPN profile)."
         )
-    wanted = set(devices)
+    reused = set(reused)
+    wanted = {key for key in devices if key.split("/", 1)[0] not in reused}
     for key in sorted(set(allocations) - wanted):
         entry = allocations.pop(key)
         released[entry["address"]] = {"device": key, "released_at": stamp}
-    by_device = {entry["device"]: addr for addr, entry in released.items()}
+    by_device = {
+        entry["device"]: addr for addr, entry in released.items()
+        if entry["device"].split("/", 1)[0] not in reused
+    }
     taken = {entry["address"] for entry in allocations.values()} | set(released)
     candidates = _free_addresses(pool, taken)
     for key in devices:
@@ -499,12 +576,115 @@ def allocate(state, pool_cidr, devices, now, quarantine_days):
             if address is None:
                 raise AllocationError(f"the VPN pool {pool} has no free address for {key}.")
         allocations[key] = {"address": address, "since": stamp}
-    return {
-        "version": STATE_VERSION,
-        "pool": str(pool),
-        "allocations": dict(sorted(allocations.items())),
-        "released": dict(sorted(released.items(), key=lambda kv: netaddr.IPAddress(kv[0]))),
+    return dict(
+        state,
+        version=STATE_VERSION,
+        pool=str(pool),
+        allocations=dict(sorted(allocations.items())),
+        released=dict(sorted(released.items(), key=lambda kv: netaddr.IPAddress(kv[0]))),
+    )
+
+
+# --- extensions and identities -------------------------------------------------
+
+def extension_holders(staff):
+    """Extension to (username, identity) of every present person who has one."""
+    holders = {}
+    for person in staff:
+        if person.get("state", "present") != "present" or person.get("extension") is None:
+            continue
+        holders[str(person["extension"])] = (person["username"], identity(person))
+    return holders
+
+
+def _free_on(entry, quarantine_days):
+    return (_parse_time(entry["released_at"]) + _dt.timedelta(days=quarantine_days)).date()
+
+
+def hold_extensions(state, holders, now, quarantine_days):
+    """Return ``(extensions, conflicts)``: the new record of the extensions, and the
+    extensions given to somebody else while in quarantine.
+
+    * an extension whose holder (by identity) no longer has it, is absent or was
+      removed from the directory is released and held back for ``quarantine_days``;
+    * its previous holder (the same identity, under any username) gets it back;
+    * anybody else who is given it during the quarantine is a conflict: an entry
+      ``{extension, username, previous, released_at, free_on}``. The record then
+      keeps the extension in quarantine and leaves it unheld.
+    """
+    record = (state or {}).get("extensions") or {"held": {}, "released": {}}
+    stamp = now.strftime(TIME_FORMAT)
+    limit = _dt.timedelta(days=quarantine_days)
+    held = dict(record.get("held", {}))
+    released = {
+        ext: entry for ext, entry in record.get("released", {}).items()
+        if now - _parse_time(entry["released_at"]) < limit
     }
+    for ext in sorted(held):
+        holder = holders.get(ext)
+        if holder is None or holder[1] != held[ext]["identity"]:
+            entry = held.pop(ext)
+            released[ext] = {"username": entry["username"], "identity": entry["identity"],
+                             "released_at": stamp}
+            # Released now with no quarantine: free at once.
+            if quarantine_days == 0:
+                del released[ext]
+    conflicts = []
+    for ext, (username, ident) in sorted(holders.items()):
+        entry = held.get(ext)
+        if entry is not None:
+            if entry["username"] != username:  # the same person, renamed
+                held[ext] = dict(entry, username=username)
+            continue
+        previous = released.get(ext)
+        if previous is not None and previous["identity"] != ident:
+            conflicts.append({
+                "extension": ext, "username": username, "previous": previous["username"],
+                "released_at": previous["released_at"][:10],
+                "free_on": _free_on(previous, quarantine_days).isoformat(),
+            })
+            continue
+        released.pop(ext, None)
+        held[ext] = {"username": username, "identity": ident, "since": stamp}
+    return {
+        "held": dict(sorted(held.items(), key=lambda kv: int(kv[0]))),
+        "released": dict(sorted(released.items(), key=lambda kv: int(kv[0]))),
+    }, conflicts
+
+
+def extension_problems(staff, conflicts, quarantine_days):
+    """The preflight's messages for the conflicts of ``hold_extensions``."""
+    index = {
+        p.get("username"): i for i, p in enumerate(staff) if isinstance(p, dict)
+    }
+    return [
+        f"{_who(staff[index[c['username']]], index[c['username']])}: extension "
+        f"{c['extension']} is in quarantine until {c['free_on']}: it was "
+        f"{c['previous']}'s until {c['released_at']} and is held back "
+        f"{quarantine_days} days (teletreball_extension_quarantine_days) so that "
+        "nobody else gets the calls and voicemail meant for its previous holder. "
+        "Give another extension."
+        for c in conflicts
+    ]
+
+
+def record_identities(state, staff, now):
+    """Return ``(people, reused)``: the identity of every username listed (present
+    or absent; usernames deleted from the directory are remembered), and the
+    usernames whose identity differs from the one recorded, i.e. given to another
+    person. A username first seen gets its identity recorded, never reused."""
+    people = {k: dict(v) for k, v in ((state or {}).get("people") or {}).items()}
+    stamp = now.strftime(TIME_FORMAT)
+    reused = []
+    for person in staff:
+        username, ident = person["username"], identity(person)
+        entry = people.get(username)
+        if entry is not None and entry["identity"] == ident:
+            continue
+        if entry is not None:
+            reused.append(username)
+        people[username] = {"identity": ident, "since": stamp}
+    return dict(sorted(people.items())), reused
 
 
 def _usable(pool, address):
@@ -555,6 +735,7 @@ def build_directory(staff, access, state, desktop_hosts=()):
         desktop = present and bool(person.get("desktop", False)) and "desktop" in services
         people.append({
             "username": person["username"],
+            "identity": identity(person),
             "name": person["name"],
             "email": person["email"],
             "department": person["department"],

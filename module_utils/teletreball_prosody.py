@@ -44,6 +44,7 @@ LOCAL_ACTIONS = frozenset({"archive"})
 # Not an action: an account whose stored keys are known to match its password.
 VERIFIED = "verified"
 DIGEST = re.compile(r"^[0-9a-f]{64}$")
+IDENTITY = re.compile(r"^[0-9a-f]{16,64}$")
 AFFILIATIONS = ("member", "admin")
 
 
@@ -80,6 +81,9 @@ def state_problems(hosts, accounts, rooms, muc_host):
         name = account.get("name")
         if name is not None and (problem := text_problem(name)) is not None:
             problems.append(f"{label}: the name {problem}.")
+        identity = account.get("identity")
+        if identity is not None and not IDENTITY.match(identity):
+            problems.append(f"{label}: identity must be a hex digest.")
         known = account.get("verified_credential")
         if known is not None and not DIGEST.match(known):
             problems.append(f"{label}: verified_credential must be 64 lower-case hex digits.")
@@ -98,6 +102,31 @@ def state_problems(hosts, accounts, rooms, muc_host):
     if rooms and muc_host is None:
         problems.append("rooms need muc_host.")
     return problems
+
+
+def reused_accounts(accounts, record, exists):
+    """The addresses of listed accounts that belong to another person now: the
+    identity recorded for the address (``record``: address to identity) differs
+    from the listed one, and the account still has files (``exists(jid)``). Their
+    files are archived and the account deleted before the sync makes it anew."""
+    reused = []
+    for account in accounts:
+        jid = f"{account['username']}@{account['host']}"
+        identity, previous = account.get("identity"), record.get(jid)
+        if identity and previous and previous != identity and exists(jid):
+            reused.append(jid)
+    return reused
+
+
+def identity_record(record, accounts):
+    """The record after a sync: the listed accounts' identities; the others (disabled,
+    waiting for their archive) keep theirs, so that a username given to somebody
+    else during the retention is recognised."""
+    new = dict(record)
+    for account in accounts:
+        if account.get("identity"):
+            new[f"{account['username']}@{account['host']}"] = account["identity"]
+    return dict(sorted(new.items()))
 
 
 def desired_state(hosts, accounts, rooms, muc_host, retention_days):

@@ -16,6 +16,8 @@ Runs on the test client container and prints one JSON object on stdout:
   xmpp_check.py services JID              ask the server for its TURN/STUN services
                                           (XEP-0215) with credentials
   xmpp_check.py vcard JID OTHER           the names (FN) of OTHER's vCard (vcard-temp)
+  xmpp_check.py roster JID                log in and list the roster's contacts
+  xmpp_check.py roster_add JID CONTACT    log in, add CONTACT to the roster, list it
 
 The server's certificate is verified against the system's CA store (the council's
 CA is installed there by the role pki) and its name. Exit status 0 whenever the
@@ -219,6 +221,32 @@ async def cmd_services(jid):
     return {"login": login, "services": services}
 
 
+async def roster_of(xmpp, login, contact=None):
+    try:
+        if contact is not None:
+            await xmpp.update_roster(contact, name=contact.split("@")[0], timeout=TIMEOUT)
+        await xmpp.get_roster(timeout=TIMEOUT)
+    except (IqError, IqTimeout) as exc:
+        await close(xmpp)
+        return {"login": login, "error": str(exc)}
+    contacts = sorted(str(item) for item in xmpp.client_roster
+                      if str(item) != xmpp.boundjid.bare)
+    await close(xmpp)
+    return {"login": login, "roster": contacts}
+
+
+async def cmd_roster(jid, contact=None):
+    xmpp = client(jid, os.environ.get("XMPP_PASSWORD", ""))
+    login = await open_session(xmpp)
+    if login["result"] != "ok":
+        return {"login": login}
+    return await roster_of(xmpp, login, contact)
+
+
+async def cmd_roster_add(jid, contact):
+    return await cmd_roster(jid, contact)
+
+
 async def cmd_vcard(jid, other):
     """The full name (FN) of ``other``'s vCard as a client reads it (vcard-temp,
     XEP-0054, as Converse.js asks for it)."""
@@ -247,6 +275,8 @@ COMMANDS = {
     "hold": (cmd_hold, 2),
     "services": (cmd_services, 1),
     "vcard": (cmd_vcard, 2),
+    "roster": (cmd_roster, 1),
+    "roster_add": (cmd_roster_add, 2),
 }
 
 

@@ -138,6 +138,36 @@ def test_offboarding_one_person_changes_nobody_else(tmp_path):
     archived = list((credentials / "archive").iterdir())
     assert [p.name.split("-")[0] for p in archived] == ["pere"]
     assert (archived[0] / "sip-password").read_text() == before_people["pere/sip-password"]
+    # The extension pere leaves is in quarantine: given to a newcomer, the run stops
+    # before any host, naming her, the field, pere and the date (issue 18 D).
+    newcomer = dict(data["teletreball_staff"][0], username="pau", name="Pau Roca",
+                    email="pau@lab.teletreball.test", extension=2002, vpn_devices=[])
+    data["teletreball_staff"].append(newcomer)
+    write = (tmp_path / "inventory" / "group_vars" / "all" / "staff.yml").write_text
+    write(yaml.safe_dump(data, allow_unicode=True))
+    refused = ansible_playbook(inventory, "preflight.yml")
+    assert refused.returncode != 0
+    assert re.search(
+        r"teletreball_staff\[\d+\] \(pau\): extension 2002 is in quarantine until "
+        r"\d{4}-\d\d-\d\d: it was pere's until \d{4}-\d\d-\d\d", refused.stdout), refused.stdout
+    assert "192.0.2.1" not in refused.stdout
+    # The username laia given to another person (another e-mail): her folder, with
+    # her secrets, is archived and the newcomer gets new ones.
+    data["teletreball_staff"].pop()
+    laia = next(p for p in data["teletreball_staff"] if p["username"] == "laia")
+    laia.update(name="Laia Serra", email="laia.serra@lab.teletreball.test")
+    write(yaml.safe_dump(data, allow_unicode=True))
+    third = ansible_playbook(inventory, "preflight.yml")
+    assert third.returncode == 0, third.stdout + third.stderr
+    old_laia = [p for p in (credentials / "archive").iterdir() if p.name.startswith("laia-")]
+    assert len(old_laia) == 1
+    assert (old_laia[0] / "desktop-password").read_text() == before_people["laia/desktop-password"]
+    assert (credentials / "people" / "laia" / "desktop-password").read_text() != (
+        before_people["laia/desktop-password"])
+    state = json.loads((credentials / "vpn-addresses.json").read_text())
+    assert state["version"] == 2
+    assert state["extensions"]["released"]["2002"]["username"] == "pere"
+    assert set(state["people"]) >= {"pere", "laia", "nuria"}
 
 
 @pytest.mark.control("TT-DIR-01")
@@ -184,6 +214,8 @@ def test_a_directory_outside_group_vars_is_refused_unread(tmp_path):
     assert "teletreball_staff must be in a file of the inventory's group_vars/" in output
     assert not marker.exists(), "a lookup in a name ran on the controller"
     assert not (tmp_path / "credentials").exists()
+
+
 # --- one run at a time per credentials folder (teletreball_run_lock) ----------------------
 
 

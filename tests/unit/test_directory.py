@@ -147,7 +147,7 @@ def test_valid_directory_has_no_problem():
         (
             staff_with(0, phone="2001"),
             "teletreball_staff[0] (anna): unknown field 'phone' (known: department, "
-            "desktop, desktop_host, email, extension, follow_me, groups, mobile, name, state, "
+            "desktop, desktop_host, email, extension, follow_me, groups, id, mobile, name, state, "
             "username, vpn_devices).",
         ),
         (
@@ -454,3 +454,152 @@ def test_control_and_invisible_characters_are_refused_naming_person_and_field(fi
 )
 def test_real_names_with_accents_apostrophes_and_commas_pass(name, department):
     assert run(staff=staff_with(0, name=name, department=department)) == []
+
+
+# --- extensions in quarantine and identities (issue 18 D) ----------------------
+
+def people(*rows):
+    """Staff rows (username, email, extension, state) as the directory has them."""
+    return [
+        {"username": u, "name": u.title(), "email": e, "department": "OAC",
+         "groups": ["oac_agents"], "extension": x, "state": s}
+        for u, e, x, s in rows
+    ]
+
+
+ANNA = ("anna", "anna@ajuntament.example", "2001", "present")
+JORDI = ("jordi", "jordi@ajuntament.example", "2002", "present")
+
+
+def held(staff, state=None, when=NOW, days=30):
+    return d.hold_extensions(state, d.extension_holders(staff), when, days)
+
+
+def test_offboarded_extension_is_quarantined_and_refused_to_somebody_else():
+    first, _ = held(people(ANNA, JORDI))
+    gone, conflicts = held(people(ANNA[:3] + ("absent",), JORDI), {"extensions": first})
+    assert conflicts == [] and "2001" not in gone["held"]
+    assert gone["released"]["2001"]["username"] == "anna"
+    later = NOW + dt.timedelta(days=10)
+    newcomer = ("pau", "pau@ajuntament.example", "2001", "present")
+    staff = people(ANNA[:3] + ("absent",), JORDI, newcomer)
+    record, conflicts = held(staff, {"extensions": gone}, later)
+    assert conflicts == [{"extension": "2001", "username": "pau", "previous": "anna",
+                          "released_at": "2026-11-01", "free_on": "2026-12-01"}]
+    assert "2001" not in record["held"] and "2001" in record["released"]
+    (message,) = d.extension_problems(staff, conflicts, 30)
+    assert message.startswith("teletreball_staff[2] (pau): extension 2001 is in quarantine "
+                              "until 2026-12-01: it was anna's until 2026-11-01")
+    assert "teletreball_extension_quarantine_days" in message
+
+
+def test_a_person_deleted_from_the_directory_also_quarantines_her_extension():
+    first, _ = held(people(ANNA))
+    _, conflicts = held(people(("pau", "pau@ajuntament.example", "2001", "present")),
+                        {"extensions": first}, NOW + dt.timedelta(days=1))
+    assert [c["previous"] for c in conflicts] == ["anna"]
+
+
+def test_the_extension_is_free_after_the_quarantine_or_at_once_with_zero_days():
+    first, _ = held(people(ANNA))
+    gone, _ = held([], {"extensions": first})
+    pau = people(("pau", "pau@ajuntament.example", "2001", "present"))
+    record, conflicts = held(pau, {"extensions": gone}, NOW + dt.timedelta(days=30))
+    assert conflicts == [] and record["held"]["2001"]["username"] == "pau"
+    assert record["released"] == {}
+    gone0, _ = held([], {"extensions": first}, days=0)
+    assert gone0 == {"held": {}, "released": {}}
+    assert held(pau, {"extensions": gone0}, days=0)[1] == []
+
+
+def test_the_previous_holder_gets_her_extension_back_even_under_a_new_username():
+    first, _ = held(people(ANNA))
+    gone, _ = held([], {"extensions": first})
+    back = people(("anna-puig", "Anna@Ajuntament.example", "2001", "present"))
+    record, conflicts = held(back, {"extensions": gone}, NOW + dt.timedelta(days=3))
+    assert conflicts == [] and record["released"] == {}
+    assert record["held"]["2001"]["username"] == "anna-puig"
+
+
+def test_a_username_given_to_another_person_cannot_keep_the_extension():
+    first, _ = held(people(ANNA))
+    other = people(("anna", "anna.vidal@ajuntament.example", "2001", "present"))
+    _, conflicts = held(other, {"extensions": first}, NOW + dt.timedelta(hours=1))
+    assert [(c["username"], c["previous"]) for c in conflicts] == [("anna", "anna")]
+
+
+def test_a_changed_extension_quarantines_the_old_one():
+    first, _ = held(people(ANNA))
+    moved, conflicts = held(people(("anna",) + ANNA[1:2] + ("2005", "present")),
+                            {"extensions": first})
+    assert conflicts == [] and list(moved["held"]) == ["2005"]
+    assert list(moved["released"]) == ["2001"]
+
+
+def test_identity_is_the_id_else_the_email_in_lowercase():
+    anna = {"username": "anna", "email": "Anna@Ajuntament.example"}
+    assert d.identity_key(anna) == "email:anna@ajuntament.example"
+    assert d.identity_key(dict(anna, id=4711)) == "id:4711"
+    assert d.identity(dict(anna, id="E-4711")) != d.identity(anna)
+    assert len(d.identity(anna)) == 32 and "anna" not in d.identity(anna)
+
+
+def test_record_identities_finds_a_username_given_to_another_person():
+    staff = people(ANNA, JORDI)
+    recorded, reused = d.record_identities(None, staff, NOW)
+    assert reused == [] and set(recorded) == {"anna", "jordi"}
+    # anna leaves and is deleted from the directory; the record stays.
+    after, reused = d.record_identities({"people": recorded}, people(JORDI), NOW)
+    assert reused == [] and after == recorded
+    other = people(("anna", "anna.vidal@ajuntament.example", None, "present"), JORDI)
+    again, reused = d.record_identities({"people": after}, other, NOW)
+    assert reused == ["anna"]
+    assert again["anna"]["identity"] == d.identity(other[0])
+    # The same person under an explicit id: a changed e-mail is no new person.
+    with_id = [dict(p, id="E-1") for p in other[:1]]
+    first, _ = d.record_identities(None, with_id, NOW)
+    moved = [dict(with_id[0], email="a.vidal@ajuntament.example")]
+    assert d.record_identities({"people": first}, moved, NOW)[1] == []
+
+
+def test_a_version_1_state_file_is_migrated():
+    old = {"version": 1, "pool": "10.99.0.0/24", "allocations": {}, "released": {}}
+    state = d.allocate(old, "10.99.0.0/24", ["anna/laptop"], NOW, 30)
+    assert state["version"] == 2
+    assert state["extensions"] == {"held": {}, "released": {}} and state["people"] == {}
+    with pytest.raises(d.AllocationError, match="version 3"):
+        d.migrate_state({"version": 3})
+
+
+@pytest.mark.parametrize(("ident", "message"), [
+    ("", "id '' is invalid"),
+    ("has space", "id 'has space' is invalid"),
+    (True, "id 'True' is invalid"),
+    (["E-1"], "is invalid"),
+])
+def test_invalid_ids_are_refused(ident, message):
+    errors = run(staff=staff_with(0, id=ident))
+    assert any(e.startswith("teletreball_staff[0] (anna): ") and message in e for e in errors)
+
+
+def test_two_present_people_may_not_share_an_identity():
+    staff = staff_with(1, email="ANNA@ajuntament.example")
+    assert run(staff=staff) == [
+        "teletreball_staff[1] (jordi): email 'anna@ajuntament.example' already identifies "
+        "teletreball_staff[0] (anna); each present person needs her own identity (give "
+        "people who share an e-mail address an explicit id)."
+    ]
+    staff[1]["id"] = "E-2"
+    assert run(staff=staff) == []
+    # An absent entry of the same person (a new username) is no conflict.
+    assert run(staff=staff_with(2, email="anna@ajuntament.example")) == []
+
+
+def test_a_username_given_to_another_person_gets_new_vpn_addresses():
+    one = d.allocate(None, "10.99.0.0/24", ["anna/laptop", "jordi/laptop"], NOW, 30)
+    # While present, and after leaving (her address in quarantine): never hers.
+    for state in (one, d.allocate(one, "10.99.0.0/24", ["jordi/laptop"], NOW, 30)):
+        two = d.allocate(state, "10.99.0.0/24", ["anna/laptop", "jordi/laptop"], NOW, 30,
+                         reused=["anna"])
+        assert addresses(two) == {"anna/laptop": "10.99.0.4", "jordi/laptop": "10.99.0.3"}
+        assert two["released"]["10.99.0.2"]["device"] == "anna/laptop"

@@ -7,6 +7,7 @@ import copy
 import json
 import os
 import stat
+import tarfile
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
@@ -214,6 +215,37 @@ def test_welcome_packs_write_compare_and_archive(tmp_path, capsys):
     )
 
 
+def test_welcome_packs_of_a_username_given_to_another_person_start_empty(tmp_path, capsys):
+    base = tmp_path / "c"
+    anna, other = "a1" * 16, "b2" * 16
+    first = run_module("teletreball_welcome_packs", {
+        "directory": str(base), "identities": {"anna": anna},
+        "packs": {"anna": {"README.md": "hola\n"}}}, capsys)
+    assert first["written"] == ["anna/.identity", "anna/README.md"]
+    assert mode(base / "people" / "anna" / ".identity") == 0o600
+    (base / "people" / "anna" / "sip-password").write_text("hers")
+    same = {"directory": str(base), "identities": {"anna": anna}}
+    assert run_module("teletreball_welcome_packs", same, capsys)["changed"] is False
+    check = run_module("teletreball_welcome_packs", dict(same, identities={"anna": other}),
+                       capsys, check_mode=True)
+    assert check["archived"] == ["anna"]
+    assert (base / "people" / "anna" / "sip-password").exists()
+    reused = run_module("teletreball_welcome_packs", dict(same, identities={"anna": other}),
+                        capsys)
+    assert reused["archived"] == ["anna"]
+    assert sorted(p.name for p in (base / "people" / "anna").iterdir()) == [".identity"]
+    assert (base / "people" / "anna" / ".identity").read_text() == other + "\n"
+    (archived,) = (base / "archive").iterdir()
+    assert (archived / "sip-password").read_text() == "hers"
+    assert (archived / ".identity").read_text() == anna + "\n"
+    # A folder made before identities were recorded is taken as the person's.
+    (base / "people" / "pere").mkdir(mode=0o700)
+    (base / "people" / "pere" / "README.md").write_text("x")
+    adopt = run_module("teletreball_welcome_packs", {
+        "directory": str(base), "identities": {"pere": anna}}, capsys)
+    assert adopt["archived"] == [] and adopt["written"] == ["pere/.identity"]
+
+
 def test_welcome_packs_check_mode_writes_nothing(tmp_path, capsys):
     args = {"directory": str(tmp_path / "c"), "packs": {"anna": {"README.md": "x"}}}
     result = run_module("teletreball_welcome_packs", args, capsys, check_mode=True)
@@ -229,6 +261,11 @@ def test_welcome_packs_check_mode_writes_nothing(tmp_path, capsys):
         (
             {"packs": {"anna": {"a": "x"}}, "archive": ["anna"]},
             "cannot both write and archive the packs of: anna.",
+        ),
+        ({"identities": {"anna": "not-hex"}}, "identities.anna must be a hex digest."),
+        (
+            {"identities": {"anna": "ab" * 16}, "archive": ["anna"]},
+            "cannot both keep and archive the packs of: anna.",
         ),
     ],
 )
@@ -400,3 +437,68 @@ def test_welcome_packs_keep_the_qr_memo_entries_of_other_writers(tmp_path, capsy
     memo = json.loads((base / ".qr-codes.json").read_text())
     assert sorted(memo) == ["anna/totp.png", "anna/vpn.png", "pau/totp.png"]
     assert mode(base / ".qr-codes.json") == 0o600 and mode(base / ".qr-codes.json.lock") == 0o600
+
+
+# --- teletreball_spool_archive ----------------------------------------------------
+
+
+def spool_args(tmp_path, holders):
+    return {"path": str(tmp_path / "staff"), "holders": holders,
+            "archive_dir": str(tmp_path / "backups"), "state_file": str(tmp_path / "h.json")}
+
+
+def mailbox(tmp_path, ext, message="hello"):
+    """A mailbox as Asterisk's app_voicemail leaves it: INBOX with a message and its
+    envelope, and a recorded greeting."""
+    inbox = tmp_path / "staff" / ext / "INBOX"
+    inbox.mkdir(parents=True)
+    (inbox / "msg0000.txt").write_text(f"[message]\ncallerid={message}\n")
+    (inbox / "msg0000.wav").write_bytes(b"RIFF")
+    (tmp_path / "staff" / ext / "greet.wav").write_bytes(b"RIFF")
+
+
+def test_spool_archive_plan():
+    plan = load("teletreball_spool_archive").plan
+    assert plan(["1001", "1002", "1003"], {"1001": "a", "1003": "c2"},
+                {"1001": "a", "1003": "c1"}) == (
+        [("1002", "no holder"), ("1003", "another holder")], {"1001": "a", "1003": "c2"})
+    # A folder from before the record is its holder's.
+    assert plan(["1001"], {"1001": "a"}, {}) == ([], {"1001": "a"})
+
+
+def test_spool_archive_keeps_the_holders_and_archives_the_rest(tmp_path, capsys):
+    anna, pau = "a1" * 16, "b2" * 16
+    mailbox(tmp_path, "1001")
+    mailbox(tmp_path, "1002")
+    (tmp_path / "staff" / "general").mkdir()  # not a number: left alone
+    first = run_module("teletreball_spool_archive",
+                       spool_args(tmp_path, {"1001": anna, "1002": anna}), capsys)
+    assert first["changed"] is True and first["archived"] == []
+    assert mode(tmp_path / "h.json") == 0o600
+    same = spool_args(tmp_path, {"1001": anna, "1002": anna})
+    assert run_module("teletreball_spool_archive", same, capsys)["changed"] is False
+    # 1001 left; 1002 is now somebody else's.
+    args = spool_args(tmp_path, {"1002": pau})
+    check = run_module("teletreball_spool_archive", args, capsys, check_mode=True)
+    assert [a["name"] for a in check["archived"]] == ["1001", "1002"]
+    assert (tmp_path / "staff" / "1001").is_dir()
+    done = run_module("teletreball_spool_archive", args, capsys)
+    assert [(a["name"], a["reason"]) for a in done["archived"]] == [
+        ("1001", "no holder"), ("1002", "another holder")]
+    assert sorted(p.name for p in (tmp_path / "staff").iterdir()) == ["general"]
+    assert mode(tmp_path / "backups") == 0o700
+    for entry in done["archived"]:
+        assert mode(entry["archive"]) == 0o600
+        with tarfile.open(entry["archive"]) as tar:
+            assert f"{entry['name']}/INBOX/msg0000.txt" in tar.getnames()
+            assert f"{entry['name']}/greet.wav" in tar.getnames()
+    assert run_module("teletreball_spool_archive", args, capsys)["changed"] is False
+
+
+@pytest.mark.parametrize(("holders", "message"), [
+    ({"../x": "ab" * 16}, "holders: '../x' is not a folder name the pattern manages."),
+    ({"1001": "secret"}, "holders.1001 must be a hex digest."),
+])
+def test_spool_archive_error_paths(tmp_path, capsys, holders, message):
+    result = run_module("teletreball_spool_archive", spool_args(tmp_path, holders), capsys)
+    assert result["rc"] == 1 and result["msg"] == message

@@ -40,6 +40,7 @@ def args(tmp_path, **changes):
         "muc_host": f"rooms.{HOST}",
         "rooms": [{"name": "govern", "affiliations": {f"anna@{HOST}": "member"}}],
         "state_dir": str(tmp_path / "state"),
+        "identity_file": str(tmp_path / "identities.json"),
     }
     result.update(changes)
     return result
@@ -219,3 +220,62 @@ def test_a_bad_remembered_digest_is_refused(tmp_path, capsys):
 def test_an_odd_verified_line_is_refused(line):
     with pytest.raises(utils.ProsodyError, match="verified"):
         utils.parse_actions([json.dumps(line)])
+
+
+# --- a username given to another person (issue 18 D) ------------------------------
+
+ANNA_ID, OTHER_ID = "a1" * 16, "b2" * 16
+
+
+def test_reused_accounts_and_the_identity_record():
+    accounts = [{"host": HOST, "username": "anna", "identity": OTHER_ID},
+                {"host": HOST, "username": "pau", "identity": ANNA_ID},
+                {"host": HOST, "username": "marc"}]
+    record = {f"anna@{HOST}": ANNA_ID, f"pau@{HOST}": ANNA_ID, f"old@{HOST}": OTHER_ID}
+    assert utils.reused_accounts(accounts, record, lambda jid: True) == [f"anna@{HOST}"]
+    assert utils.reused_accounts(accounts, record, lambda jid: False) == []
+    assert utils.reused_accounts(accounts, {}, lambda jid: True) == []
+    assert utils.identity_record(record, accounts) == {
+        f"anna@{HOST}": OTHER_ID, f"old@{HOST}": OTHER_ID, f"pau@{HOST}": ANNA_ID}
+
+
+def test_an_account_given_to_another_person_is_archived_and_made_anew(
+        tmp_path, capsys, monkeypatch):
+    module = load()
+    data = tmp_path / "data"
+    roster = data / utils.store_encode(HOST) / "roster"
+    roster.mkdir(parents=True)
+    (roster / "anna.dat").write_text("return { [\"pere@x\"] = {} };\n")
+    (tmp_path / "identities.json").write_text(json.dumps({f"anna@{HOST}": ANNA_ID}))
+    monkeypatch.setattr(module.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(module.pwd, "getpwnam", lambda name: SimpleNamespace(
+        pw_uid=os.getuid(), pw_gid=os.getgid()))
+    calls = []
+
+    def run_command(self, argv, **kwargs):
+        calls.append(argv)
+        if argv[-2:] == ["delete", f"anna@{HOST}"]:
+            (roster / "anna.dat").unlink()  # what Prosody's user delete does
+            return 0, "", ""
+        return 0, json.dumps({"action": "create", "jid": f"anna@{HOST}"}), ""
+
+    monkeypatch.setattr(module.AnsibleModule, "run_command", run_command)
+    accounts = [{"host": HOST, "username": "anna", "password": PASSWORD, "identity": OTHER_ID}]
+    base = args(tmp_path, accounts=accounts, data_dir=str(data),
+                archive_dir=str(tmp_path / "archive"))
+    check = run_main(module, base, capsys, check_mode=True)
+    assert check["actions"][0] == {"action": "archive", "jid": f"anna@{HOST}", "file": None,
+                                   "reason": "another person"}
+    assert (roster / "anna.dat").exists()
+    calls.clear()
+    result = run_main(module, base, capsys)
+    assert result["rc"] == 0 and result["changed"] is True
+    archive = result["actions"][0]["file"]
+    assert stat.S_IMODE(os.stat(archive).st_mode) == 0o600
+    assert calls[0][-2:] == ["delete", f"anna@{HOST}"] and calls[1][-1] == "apply"
+    assert json.loads((tmp_path / "identities.json").read_text()) == {f"anna@{HOST}": OTHER_ID}
+    # Without archive_dir the old account is never deleted unarchived.
+    (roster / "anna.dat").write_text("x")
+    (tmp_path / "identities.json").write_text(json.dumps({f"anna@{HOST}": ANNA_ID}))
+    refused = run_main(module, dict(base, archive_dir=None), capsys)
+    assert refused["rc"] == 1 and "archive_dir is needed" in refused["msg"]

@@ -55,11 +55,12 @@ def lua(value):
 
 
 def sync(tmp_path, accounts, wanted, mode="apply", known=None, config=None,
-         display=None, vcards=None, notes=None):
+         display=None, vcards=None, notes=None, cached=()):
     """Run the sync on ``accounts`` (username to stored fields) for ``wanted``
     (username to password); ``known``: username to verified_credential;
     ``display``: username to the directory's name; ``vcards`` and ``notes``:
-    username to the name and the note the account's vCard has before."""
+    username to the name and the note the account's vCard has before; ``cached``:
+    the addresses whose roster Prosody has in its cache."""
     known, display = known or {}, display or {}
     state = utils.desired_state(
         [HOST],
@@ -72,7 +73,7 @@ def sync(tmp_path, accounts, wanted, mode="apply", known=None, config=None,
     scenario.write_text("return " + lua({
         "config": config or {"password_hash": "SHA-1"}, "host": HOST,
         "accounts": accounts, "state": state, "names": vcards or {},
-        "notes": notes or {}}) + "\n", encoding="utf-8")
+        "notes": notes or {}, "cached_rosters": list(cached)}) + "\n", encoding="utf-8")
     run = subprocess.run([LUA, str(HARNESS), str(MODULE), str(scenario), mode],
                          capture_output=True, text=True, check=False, timeout=30)
     assert run.returncode == 0, run.stderr
@@ -208,3 +209,15 @@ def test_without_a_name_the_vcard_is_left_alone(tmp_path):
     actions, _, outcome = sync(tmp_path, {"anna": stored("pw")}, {"anna": "pw"},
                                vcards={"anna": "Whatever she chose"})
     assert actions == [] and outcome["published"] == {}
+
+
+def test_a_new_account_never_gets_the_cached_roster_of_a_deleted_one(tmp_path):
+    """Prosody caches offline users' rosters and deleting an account leaves the
+    entry: the sync drops it before it creates an account of that name (issue 18 D)."""
+    accounts = {"pere": stored("pw-pere")}
+    cached = [jid("marta"), jid("pere")]
+    _, _, outcome = sync(tmp_path, accounts, {"marta": "pw-marta", "pere": "pw-pere"},
+                         cached=cached)
+    assert outcome["cached_rosters"] == {jid("pere"): True}
+    _, _, planned = sync(tmp_path, accounts, {"marta": "pw-marta"}, mode="plan", cached=cached)
+    assert planned["cached_rosters"] == {jid("marta"): True, jid("pere"): True}

@@ -496,6 +496,50 @@ def test_plan_relocks_an_account_unlocked_by_hand_and_skips_odd_homes():
     assert state["accounts"]["pau"]["archive"] is None
 
 
+ANNA_ID, OTHER_ID = "a1" * 16, "b2" * 16
+
+
+def test_plan_gives_a_username_reused_by_another_person_a_new_account_and_home():
+    """During the retention (locked) or while active: the predecessor's home is
+    archived and her account deleted before the new one is made (issue 18 D)."""
+    locked = {"status": "locked", "locked_on": "2026-11-20", "archive": None,
+              "identity": ANNA_ID}
+    newcomer = dict(person("anna", pw="hers"), identity=OTHER_ID)
+    for entry in (locked, dict(ACTIVE, identity=ANNA_ID)):
+        actions, state = plan(
+            [newcomer], passwd={"anna": account(name="anna")},
+            shadow={"anna": {"hash": "!hash-of-secret-1", "expire": "1"}},
+            members={"anna"}, state={"accounts": {"anna": entry}})
+        assert steps(actions) == [
+            ("anna", "lock"), ("anna", "kill"), ("anna", "archive"), ("anna", "userdel"),
+            ("anna", "useradd"), ("anna", "password"), ("anna", "state")]
+        assert actions[2]["archive"] == "/backups/anna-20261130.tar.gz"
+        assert actions[3]["remove_home"] is True
+        assert state["accounts"]["anna"] == dict(ACTIVE, identity=OTHER_ID)
+
+
+def test_plan_keeps_the_account_of_the_same_person_or_of_an_unrecorded_identity():
+    views = {"passwd": {"anna": account(name="anna")}, "members": {"anna"},
+             "shadow": {"anna": {"hash": "hash-of-secret-1", "expire": ""}}}
+    same = dict(person("anna"), identity=ANNA_ID)
+    actions, state = plan([same], state={"accounts": {"anna": dict(ACTIVE, identity=ANNA_ID)}},
+                          **views)
+    assert actions == []
+    # Recorded before identities were kept: taken as hers, and recorded now.
+    actions, state = plan([same], state={"accounts": {"anna": ACTIVE}}, **views)
+    assert steps(actions) == [("anna", "state")]
+    assert state["accounts"]["anna"] == dict(ACTIVE, identity=ANNA_ID)
+
+
+def test_plan_keeps_the_identity_of_a_locked_and_an_archived_account():
+    views = {"passwd": {"pau": account(name="pau")},
+             "shadow": {"pau": {"hash": "hash-of-x", "expire": ""}}}
+    _, state = plan([], state={"accounts": {"pau": dict(ACTIVE, identity=ANNA_ID)}},
+                    retention_days=0, **views)
+    assert state["accounts"]["pau"]["status"] == "archived"
+    assert state["accounts"]["pau"]["identity"] == ANNA_ID
+
+
 def test_plan_records_accounts_deleted_by_other_means_and_recreates_archived_ones():
     old = {"status": "archived", "locked_on": "2026-01-01", "archive": "/b/anna.tar.gz"}
     actions, state = plan(

@@ -156,6 +156,11 @@ local function sync_accounts(state, mode, report, verified)
 			if not account then
 				report({ action = "create", jid = jid });
 				if mode == "apply" then
+					-- Prosody keeps the rosters of offline users in a cache that deleting
+					-- an account does not empty: a new account of the same name would get
+					-- the deleted one's contacts until a restart (issue 18 D).
+					local roster_cache = prosody.hosts[host].roster_cache;
+					if roster_cache then roster_cache:set(jid, nil); end
 					local ok, err = usermanager.create_user_with_role(username, password, host, "prosody:member");
 					if not ok then return nil, "cannot create "..jid..": "..tostring(err); end
 					verified(jid, store:get(username), host);

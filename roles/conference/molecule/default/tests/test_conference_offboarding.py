@@ -76,3 +76,25 @@ def test_an_absent_person_is_disconnected_at_once_and_refused_then_archived(host
     assert "accounts/leaver.dat" in listing, listing
     result = xmpp("login", jid("leaver"), passwords=[password("leaver")])
     assert result["result"] == "failed_auth" and result["condition"] == "not-authorized", result
+
+
+@pytest.mark.control("TT-ID-01")
+def test_a_username_given_to_another_person_gets_a_new_account_with_an_empty_roster(host):
+    """The username joan now belongs to somebody else (another e-mail): the old
+    account (with its roster) is archived and deleted, the new one starts empty
+    with a new password (issue 18 D). Runs last: it changes joan."""
+    old_password = password("joan")
+    added = xmpp("roster_add", jid("joan"), jid("leaver"), passwords=[old_password])
+    assert added["roster"] == [jid("leaver")], added
+    staff = [dict(p, email="joan.nou@prova.teletreball.test", name="Joan Nou")
+             if p["username"] == "joan" else p for p in staff_with_leaver_absent()]
+    _, stats = run_converge(*ACCOUNTS_RUN, "--extra-vars", json.dumps({"teletreball_staff": staff}))
+    assert SYNC_TASK in stats["conf"]["changed_tasks"], stats["conf"]
+    assert password("joan") != old_password
+    fresh = xmpp("roster", jid("joan"), passwords=[password("joan")])
+    assert fresh["login"]["result"] == "ok" and fresh["roster"] == [], fresh
+    assert xmpp("login", jid("joan"), passwords=[old_password])["result"] == "failed_auth"
+    archives = host.check_output(f"find {ARCHIVES} -name 'joan*.tar.gz'").split()
+    assert len(archives) == 1, archives
+    assert host.file(archives[0]).mode == 0o600
+    assert "roster/joan.dat" in host.check_output(f"tar -tzf {archives[0]}")

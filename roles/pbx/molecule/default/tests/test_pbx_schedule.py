@@ -4,7 +4,11 @@
   modules, so a call in progress goes on and the newcomer's endpoint exists
   afterwards; the public's next call reaches the OAC's voicemail, whose
   message is e-mailed to the OAC;
-* a run with office hours that exclude now: the same.
+* a run with office hours that exclude now: the same;
+* the mayor is offboarded: her mailbox (a message and a greeting) is archived
+  (0600) and removed; her extension is in quarantine, so the run that gives it
+  to her successor stops in the preflight; with a quarantine of 0 days the
+  successor gets it with an empty mailbox (issue 18 D).
 
 Runs after test_pbx_calls.py and test_pbx_load.py (file order): it leaves the
 office closed.
@@ -16,12 +20,14 @@ import datetime
 import json
 import os
 import pathlib
+import re
+import shlex
 import time
 import zoneinfo
 
 import pytest
 import yaml
-from pbx_helpers import AGENTS, CARRIER, PBX, carrier_call, cdr_rows, ctl, now
+from pbx_helpers import AGENTS, CARRIER, PBX, aor, carrier_call, cdr_rows, ctl, now
 from teletreball_testinfra import run_converge, wait_for
 
 testinfra_hosts = ["podman://pbx"]
@@ -33,11 +39,11 @@ NEWCOMER = {"username": "newcomer", "name": "Nova Persona",
 VOICEMAIL = "/var/spool/asterisk/voicemail/staff/900/INBOX"
 
 
-def converge_with(variables):
+def converge_with(variables, check=True):
     """Converge the PBX again with ``variables`` added to the inventory."""
     extra = EPHEMERAL / "test-extra-vars.json"
     extra.write_text(json.dumps(variables), encoding="utf-8")
-    return run_converge("--extra-vars", f"@{extra}", "--limit", "localhost,pbx")
+    return run_converge("--extra-vars", f"@{extra}", "--limit", "localhost,pbx", check=check)
 
 
 def named_people():
@@ -143,3 +149,66 @@ def test_out_of_office_hours_the_publics_calls_reach_the_oac_voicemail(host):
         span = {"from": f"{local.hour + 2:02d}:00", "to": "24:00"}
     converge_with({"pbx_office_hours": {weekday: [span]}})
     assert_call_reaches_voicemail("closed")
+
+
+MAYOR_BOX = "/var/spool/asterisk/voicemail/staff/1020"
+VOICEMAIL_ARCHIVE = "/var/backups/teletreball/voicemail"
+SUCCESSOR = {"username": "alcalde", "name": "Nou Alcalde",
+             "email": "alcalde@prova.teletreball.test", "department": "Alcaldia",
+             "groups": ["govern"], "extension": 1020}
+
+
+def mailbox_line(extension):
+    """The line of ``voicemail show users`` for a mailbox: context, number, name, zone
+    and the number of new messages, counted by app_voicemail in the mailbox folder."""
+    out = PBX.check_output("asterisk -rx 'voicemail show users for staff'")
+    return next((line.split() for line in out.splitlines()
+                 if line.split()[1:2] == [extension]), None)
+
+
+@pytest.mark.control("PBX-VM-01")
+@pytest.mark.control("TT-EXT-01")
+def test_an_offboarded_persons_voicemail_is_archived_and_her_extension_held_back(host):
+    # A message and a recorded greeting, as app_voicemail leaves them: the envelope
+    # msg0000.txt next to the recording in the configured format (wav), and greet.wav.
+    envelope = ("[message]\norigmailbox=1020\ncontext=from-staff\nmacrocontext=\n"
+                f"exten=1020\npriority=2\ncallerchan=PJSIP/clerk\ncallerid=\"Clerk\" <1010>\n"
+                f"origdate=\norigtime={int(time.time())}\ncategory=\nflag=\nduration=3\n")
+    sound = "/usr/local/share/asterisk/teletreball/welcome-ca.wav"
+    PBX.check_output(
+        f"install -d -o asterisk -g asterisk -m 0750 {MAYOR_BOX} {MAYOR_BOX}/INBOX && "
+        f"printf '%s' {shlex.quote(envelope)} > {MAYOR_BOX}/INBOX/msg0000.txt && "
+        f"cp {sound} {MAYOR_BOX}/INBOX/msg0000.wav && cp {sound} {MAYOR_BOX}/greet.wav && "
+        f"chown -R asterisk:asterisk {MAYOR_BOX}")
+    assert mailbox_line("1020")[-1] == "1", "app_voicemail does not count the message"
+    # Her softphone is switched off first: a phone that keeps registering an account
+    # that no longer exists gets its address banned by fail2ban (the agents'
+    # container, whose other phones the next tests use).
+    ctl("staff", f"command uadel {aor('mayor')}")
+    left = ctl("staff", "registered", check=False)["accounts"]
+    assert left and aor("mayor") not in [a["aor"] for a in left], left
+    people = named_people()
+    absent = [dict(p, state="absent") if p["username"] == "mayor" else p for p in people]
+    converge_with({"_pbx_test_people": absent})
+    assert not PBX.file(MAYOR_BOX).exists
+    assert mailbox_line("1020") is None
+    archive_dir = PBX.file(VOICEMAIL_ARCHIVE)
+    assert archive_dir.mode == 0o700 and archive_dir.user == "root"
+    (archive,) = [name for name in PBX.check_output(f"ls {VOICEMAIL_ARCHIVE}").split()
+                  if name.startswith("1020-")]
+    assert PBX.file(f"{VOICEMAIL_ARCHIVE}/{archive}").mode == 0o600
+    listed = PBX.check_output(f"tar -tzf {VOICEMAIL_ARCHIVE}/{archive}").split()
+    assert "1020/INBOX/msg0000.txt" in listed and "1020/greet.wav" in listed, listed
+    # Her extension is held back: given to her successor, the run stops before the
+    # PBX, naming him, the extension, her and the date it is free.
+    refused, _ = converge_with({"_pbx_test_people": absent + [SUCCESSOR]}, check=False)
+    assert refused.returncode != 0
+    assert re.search(r"\(alcalde\): extension 1020 is in quarantine until \d{4}-\d\d-\d\d: "
+                     r"it was mayor's until \d{4}-\d\d-\d\d", refused.stdout), \
+        refused.stdout[-3000:]
+    # With no quarantine the successor gets the extension, and an empty mailbox.
+    converge_with({"_pbx_test_people": absent + [SUCCESSOR],
+                   "teletreball_extension_quarantine_days": 0})
+    line = mailbox_line("1020")
+    assert line is not None and "Alcalde" in line and line[-1] == "0", line
+    assert PBX.run(f"find {MAYOR_BOX} -name 'greet.*' -o -name 'msg*'").stdout.strip() == ""

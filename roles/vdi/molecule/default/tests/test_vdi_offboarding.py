@@ -93,3 +93,30 @@ def test_an_offboarded_person_is_locked_at_once_and_archived_after_retention(
     assert not (CREDENTIALS / "people" / "clerk").exists()
     kept = list((CREDENTIALS / "archive").glob("clerk-*"))
     assert kept and stat.S_IMODE(kept[0].stat().st_mode) == 0o700
+
+
+@pytest.mark.control("TT-ID-01")
+def test_a_username_given_to_another_person_gets_a_fresh_home_and_password(
+        host, offboarding_run):
+    """The username agent now belongs to somebody else (another e-mail): her
+    predecessor's home and welcome pack are archived, and she starts empty with new
+    secrets (issue 18 D). Runs last: it changes agent."""
+    old_home = host.user("agent").home
+    old_password = password("agent")
+    host.check_output(f"runuser -u agent -- sh -c 'echo privat > {old_home}/privat.txt'")
+    before = set(host.run("find /var/backups/teletreball/desktops -name 'agent-*'").stdout.split())
+    staff = [dict(p, email="agent.nova@prova.teletreball.test", name="Agent Nova")
+             if p["username"] == "agent" else p for p in STAFF]
+    run_converge(*ACCOUNTS_RUN, "--extra-vars", json.dumps({"teletreball_staff": staff}))
+    agent = host.user("agent")
+    assert agent.exists and agent.gecos.startswith("Agent Nova")
+    assert not host.file(f"{agent.home}/privat.txt").exists
+    assert "remote-desktop" in agent.groups
+    assert host.check_output("passwd -S agent").split()[1] == "P"
+    (archive,) = set(host.check_output(
+        "find /var/backups/teletreball/desktops -name 'agent-*'").split()) - before
+    assert host.file(archive).mode == 0o600
+    assert "privat.txt" in host.check_output(f"tar -tzf {archive}")
+    assert password("agent") != old_password
+    old_packs = list((CREDENTIALS / "archive").glob("agent-*"))
+    assert [(p / "desktop-password").read_text().strip() for p in old_packs] == [old_password]
