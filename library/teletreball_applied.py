@@ -14,17 +14,17 @@ description:
     restarted) the services whose files changed or whose reload was pending, it records,
     per file, the hash of the content the service was loaded with (the RV(stamps) that
     C(teletreball_files) and C(teletreball_lines) returned). Run after the other
-    handlers only: a failed handler fails the host and this one does not run, so the
+    handlers only; a failed handler fails the host and this one does not run, so the
     next run finds the stamps different and reloads again.
   - A run stopped between the write of a file and its reload (the stamp of the previous
-    content stays) is so repaired by the next run: the writing modules return the file's
+    content stays) is so repaired by the next run, as the writing modules return the file's
     label as pending and the play notifies its handler. See
     module_utils/teletreball_applied.py and docs/architecture.md.
   - Each stamp is C(<folder>/<path, percent-encoded>), 0600 in a 0700 folder, written with
     one rename; a null stamp is removed.
 options:
   stamps:
-    description: File to stamp (C({dest, sha256, notify})), or null to remove its stamp.
+    description: 'File to stamp (C({dest, sha256, notify})), or null to remove its stamp.'
     type: dict
     required: true
   folder:

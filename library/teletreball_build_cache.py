@@ -18,7 +18,7 @@ description:
     it counts only when it holds C(.complete), written last by the build, with the
     C(local_version) the build was given.
   - A new build gets the local version C(<version>~<suffix><release version>+<N>)
-    (Debian's backport style, for example C(1:22.10.1-1~tt13+1)): lower than Debian's
+    (Debian's backport style, for example C(1:22.10.1-1~tt13+1)), lower than Debian's
     own package of that version, so it is never mistaken for it. C(N) is one more
     than the highest C(N) of the same version in the cache (any key) and among
     O(published), so every rebuild has a newer version than the one the hosts know.

@@ -16,14 +16,14 @@ description:
     cache folder.
   - O(state=acquired) creates the lock file O(path) and writes who holds it. When
     another run holds it, the module waits until that run gives it back, or dies,
-    or O(done) appears (the other run finished the build: nothing left to do), or
+    or O(done) appears (the other run finished the build, nothing left to do), or
     O(timeout) seconds pass (then it fails and names the holder).
   - The holder is the C(ansible-playbook) process the module runs under, with the
     machine's boot ID and the process's start time, so a lock left by a run that
     was killed is recognised and taken over at once.
   - O(state=released) removes the lock when this run holds it, and leaves another
     run's lock alone.
-  - Runs on the controller (C(delegate_to: localhost)). Nothing lasting changes, so
+  - Runs on the controller (delegated to C(localhost)). Nothing lasting changes, so
     it never reports C(changed). In check mode nothing is written and it returns at once.
 options:
   path:

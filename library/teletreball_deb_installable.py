@@ -16,7 +16,7 @@ description:
     module finds that out before the packages are cached or published.
   - It makes a private, empty apt root in a temporary folder; its only sources are
     the target release (by default the host's own apt sources of O(release),
-    O(release)-updates and O(release)-security, nothing else: no backports, no
+    O(release)-updates and O(release)-security, nothing else, no backports, no
     other repository) and a flat repository of the given .deb files. Its package
     state is empty and no preference of the host applies. Then, for every .deb,
     C(apt-get install --simulate) of that exact version must succeed.

@@ -22,7 +22,7 @@ description:
     factor. Comments, blank lines and lines that are not pam_oath entries are dropped
     and reported.
   - The file is read and written while holding C(pam_oath)'s lock file
-    C(<path>.lock): liboath 2.6.12 creates it exclusively (it fails when the file
+    C(<path>.lock). liboath 2.6.12 creates it exclusively (it fails when the file
     exists), locks it, writes C(<path>.new), renames it and removes the lock file;
     the module does the same, so a login and a run never interleave, and it never
     leaves the lock file behind (a stale one would refuse every login). A lock
