@@ -21,15 +21,6 @@ def fixture_lock_module():
     return load_library_module("teletreball_build_lock")
 
 
-@pytest.fixture(name="other_run")
-def fixture_other_run():
-    """A live process standing for another ansible-playbook run."""
-    process = subprocess.Popen(["sleep", "60"])
-    yield process
-    process.kill()
-    process.wait()
-
-
 def write_lock(lock_module, path, pid, holder="tt-repo builds asterisk"):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(dict(lock_module.identity(pid), holder=holder)))

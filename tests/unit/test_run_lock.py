@@ -22,15 +22,6 @@ def fixture_lock_module():
     return load_library_module("teletreball_run_lock")
 
 
-@pytest.fixture(name="other_run")
-def fixture_other_run():
-    """A live process standing for another ansible-playbook run."""
-    process = subprocess.Popen(["sleep", "60"])
-    yield process
-    process.kill()
-    process.wait()
-
-
 def write_lock(lock_module, path, pid, **extra):
     record = dict(lock_module.identity(pid), user="anna", host="admin-pc",
                   started="2026-03-02 08:00:00 UTC", playbooks=["playbooks/site.yml"])
