@@ -19,10 +19,13 @@ description:
     the controller.
   - The other variables of the same file stay templates (for example
     C(teletreball_credentials_dir) of the lab inventory).
-  - A C(teletreball_staff) given as one expression (a string) is left to Ansible. The
-    Molecule scenarios build their test people that way.
-  - Sets C(teletreball_staff_inert) to the file that gave the list. The preflight
-    refuses a directory that did not come from such a file.
+  - A C(teletreball_staff) given as one expression (a string) is left to Ansible,
+    and what it refers to is templated as Ansible templates it. The Molecule scenarios
+    build their test people that way; an inventory should give the list itself.
+  - Sets C(teletreball_staff_inert) to the file that gave the list, or
+    C(teletreball_staff_expression) to the file that gave an expression. The
+    preflight refuses a directory that came from neither (hosts.yml, host
+    variables of an inventory plugin, extra vars).
   - Needs ansible-core 2.19 or later, where only text marked as a template is
     templated.
 version_added: "1.0.0"
@@ -41,6 +44,7 @@ from ansible.plugins.vars.host_group_vars import VarsModule as HostGroupVars
 
 STAFF = "teletreball_staff"
 MARKER = "teletreball_staff_inert"
+EXPRESSION = "teletreball_staff_expression"
 
 
 class VarsModule(HostGroupVars):
@@ -48,12 +52,19 @@ class VarsModule(HostGroupVars):
 
     def load_found_files(self, loader, data, found_files):
         data = super().load_found_files(loader, data, found_files)
+        if STAFF not in data:
+            return data
+        # The last file that defines the directory gives it, as in host_group_vars.
+        trusted = data[STAFF]
         for found in found_files:
-            if not isinstance(data.get(STAFF), list):
-                break
             # cache="none": the first reading (with templates) is in the cache.
             plain = loader.load_from_file(found, cache="none", unsafe=True,
                                           trusted_as_template=False)
-            if isinstance(plain, dict) and isinstance(plain.get(STAFF), list):
-                data = dict(data, **{STAFF: plain[STAFF], MARKER: found})
+            if not isinstance(plain, dict) or STAFF not in plain:
+                continue
+            data = {key: value for key, value in data.items() if key not in (MARKER, EXPRESSION)}
+            if isinstance(plain[STAFF], list):
+                data.update({STAFF: plain[STAFF], MARKER: found})
+            else:
+                data.update({STAFF: trusted, EXPRESSION: found})
         return data

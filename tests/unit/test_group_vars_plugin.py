@@ -65,6 +65,16 @@ def test_a_staff_expression_is_left_to_ansible(tmp_path):
         "teletreball_staff": "{{ people_a + people_b }}"}})
     assert is_trusted_as_template(result["teletreball_staff"])
     assert "teletreball_staff_inert" not in result
+    assert result["teletreball_staff_expression"] == str(tmp_path / "group_vars/all.yml")
+
+
+def test_a_later_expression_replaces_an_earlier_list(tmp_path):
+    result = group_vars(tmp_path, {
+        "group_vars/all/a.yml": {"teletreball_staff": [PERSON]},
+        "group_vars/all/b.yml": {"teletreball_staff": "{{ people }}"}})
+    assert result["teletreball_staff"] == "{{ people }}"
+    assert "teletreball_staff_inert" not in result
+    assert result["teletreball_staff_expression"].endswith("b.yml")
 
 
 @pytest.mark.parametrize("layout", ["group_vars/all.yml", "group_vars/all/people.yml"])
