@@ -36,6 +36,15 @@ AGENT1_NAME = "Núria D'Amat i Pérez-Soler"
 CLERK_NAME = 'Clerk "Ferrer"; Puig, d\'Urgell ;-- [x] (y <z> \\ ${EXTEN}'
 
 
+def endpoint_settings(username):
+    """The settings Asterisk shows for an endpoint (pjsip show endpoint)."""
+    return {
+        key.strip(): value.strip()
+        for key, _, value in (line.partition(":") for line in
+                              asterisk(f"pjsip show endpoint {username}").splitlines())
+    }
+
+
 def display_names(instance, username, since):
     """The caller names the phone of ``username`` got for its calls since ``since``.
     baresip reports the display name as the INVITE's From header has it, a quoted
@@ -136,15 +145,19 @@ def test_an_unanswered_colleague_is_followed_to_their_mobile(host):
 
 
 @pytest.mark.control("PBX-DIR-01")
-def test_a_name_any_format_could_misread_reaches_the_phone_as_written(host):
-    """The clerk's name has quotes, a backslash, ; and ;--, commas, brackets and
-    a ${}: Asterisk reads it whole from pjsip.conf and sends it as written."""
-    since = now("staff")
-    dial("staff", "clerk", "1002")
-    try:
-        assert display_names("oac", "agent-2", since) == [CLERK_NAME]
-    finally:
-        ctl("staff", "hangupall")
+@pytest.mark.parametrize(("user", "name", "number"), [
+    ("clerk", CLERK_NAME, "1010"),
+    ("hostile1", "end --; [x] ;-- trailing\\", "1050"),
+    ("hostile2", '\\"; type = endpoint', "1051"),
+])
+def test_asterisk_reads_a_name_any_format_could_misread_whole(host, user, name, number):
+    """Quotes, backslashes, ; and ;--, commas, brackets and a ${}: Asterisk's own
+    reading of pjsip.conf gives each endpoint its caller ID as the directory
+    writes it (the CLI shows it between quotes, as is or with its quotes and
+    backslashes escaped)."""
+    shown = endpoint_settings(user)["callerid"]
+    escaped = name.replace("\\", "\\\\").replace('"', '\\"')
+    assert shown in (f'"{name}" <{number}>', f'"{escaped}" <{number}>'), shown
 
 
 @pytest.mark.control("PBX-DIR-01")
@@ -152,7 +165,7 @@ def test_every_person_has_one_endpoint_and_one_mailbox(host):
     """No name or department added or hid a section of pjsip.conf or a line of
     voicemail.conf (the clerk's ;-- would hide what follows it, unescaped)."""
     people = {"agent1": "1001", "agent-2": "1002", "clerk": "1010", "mayor": "1020",
-              "hostile1": "1030", "hostile2": "1031"}
+              "hostile1": "1050", "hostile2": "1051"}
     people.update({f"load{i:02d}": str(1100 + i) for i in range(1, 51)})
     endpoints = re.findall(r"^\s*Endpoint:\s+([a-z][a-z0-9_-]*)(?:/\S*)?\s",
                            asterisk("pjsip show endpoints"), re.MULTILINE)
