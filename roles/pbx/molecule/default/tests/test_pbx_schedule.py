@@ -212,3 +212,8 @@ def test_an_offboarded_persons_voicemail_is_archived_and_her_extension_held_back
     line = mailbox_line("1020")
     assert line is not None and "Alcalde" in line and line[-1] == "0", line
     assert PBX.run(f"find {MAYOR_BOX} -name 'greet.*' -o -name 'msg*'").stdout.strip() == ""
+    # The scenario's own directory again (the mayor back on her extension, without
+    # waiting for its quarantine), for the tests after this one.
+    converge_with({"teletreball_extension_quarantine_days": 0})
+    line = mailbox_line("1020")
+    assert line is not None and "Mayor" in line, line
