@@ -89,6 +89,37 @@ def tunnel_down():
     HOME.run("wg-quick down wg0")
 
 
+def device_address(device="laptop"):
+    """The VPN address of one of her devices, from its profile in her pack."""
+    return HOME.check_output(
+        f"sed -n 's/^Address *= *\\([0-9.]*\\).*/\\1/p' {PACK}/vpn/{device}.conf").strip()
+
+
+# Her phone's tunnel beside the laptop's (wg1): wg-quick puts its routes in a
+# table of their own, which only packets from the phone's address use.
+PHONE_TABLE = 4201
+
+
+def phone_tunnel_up():
+    """Her phone's profile up as a second tunnel of the laptop; the phone's address.
+    A program bound to that address (sip_register.py --bind) is the phone."""
+    address = device_address("phone")
+    HOME.run("wg-quick down wg1")
+    rule = f"rule {{}} from {address} table {PHONE_TABLE}"
+    extra = (f"Table = {PHONE_TABLE}\\nPostUp = ip {rule.format('add')}\\n"
+             f"PreDown = ip {rule.format('del')}")
+    HOME.check_output(
+        f"umask 077 && sed '/^\\[Interface\\]/a {extra}' {PACK}/vpn/phone.conf "
+        "> /etc/wireguard/wg1.conf")
+    result = HOME.run(f"env {USERSPACE} wg-quick up wg1")
+    assert result.rc == 0, result.stdout + result.stderr
+    return address
+
+
+def phone_tunnel_down():
+    HOME.run("wg-quick down wg1")
+
+
 def handshake_seconds(timeout=20):
     """Seconds until the tunnel's first handshake, or None when none came."""
     start = time.time()

@@ -5,6 +5,7 @@ factor, the OAC queue's call on her softphone, and her department's chat room.""
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pytest
@@ -18,9 +19,12 @@ from stack_helpers import (
     WORKER_DESKTOP,
     carrier_call,
     chat,
+    device_address,
     handshake_seconds,
     lab_addresses,
     machine,
+    phone_tunnel_down,
+    phone_tunnel_up,
     rdp_disconnect,
     rdp_login,
     restart_softphone,
@@ -61,16 +65,67 @@ def test_the_desktop_login_takes_the_password_and_the_code_of_the_pack(host):
         desktop = machine(WORKER_DESKTOP)
         assert wait_for(lambda: desktop.run(f"pgrep -u {WORKER} -x xrdp-chansrv").rc == 0
                         or desktop.run(f"pgrep -u {WORKER}").rc == 0, timeout=30)
+        # xrdp logs the connection with her laptop's own VPN address (VPN-ADDR-01).
+        log = desktop.check_output("journalctl --no-pager -o cat -t xrdp")
+        assert re.search(rf"connection .*\b{re.escape(device_address())}\b", log), log[-2000:]
     finally:
         rdp_disconnect()
 
 
-def test_the_softphone_registers_and_answers_a_call_from_the_oac_queue(host):
+def banned_addresses():
+    """The addresses fail2ban's Asterisk jail has banned on the PBX."""
+    return machine("tt-pbx").check_output("fail2ban-client get asterisk banip").split()
+
+
+def phone_registrations(phone, attempts):
+    """``attempts`` REGISTERs of her account with a wrong (old) password from her
+    phone's address, each on a new TLS connection; their answers."""
+    line = (f"env SIP_PASSWORD=old-password-of-her-phone python3 /usr/local/bin/sip_register.py "
+            f"--server tt-pbx --domain {DOMAIN} --user {WORKER} --cafile {PACK}/council-ca.crt "
+            f"--bind {phone} --attempts {attempts} --timeout 5")
+    return json.loads(machine("tt-home").check_output(line))["attempts"]
+
+
+@pytest.mark.control("VPN-ADDR-01")
+def test_her_old_phone_is_banned_and_her_softphone_still_answers_the_oac_queue(host):
+    """Her old phone kept a wrong SIP password: its own address (the gateway does
+    not masquerade) fails, Asterisk's security log names it and fail2ban bans it
+    alone. Meanwhile the laptop's softphone registers and answers a queue call."""
+    pbx = machine("tt-pbx")
+    laptop = device_address("laptop")
+    phone = phone_tunnel_up()
+    try:
+        assert phone != laptop
+        attempts = phone_registrations(phone, 6)
+        assert attempts[0].startswith("SIP/2.0 4"), attempts
+        assert not [a for a in attempts if a.startswith("SIP/2.0 2")], attempts
+        assert wait_for(lambda: phone in banned_addresses(), timeout=30), banned_addresses()
+        security = pbx.check_output("cat /var/log/asterisk/security")
+        failed = [line for line in security.splitlines()
+                  if "ChallengeResponseFailed" in line and f"/TLS/{phone}/" in line]
+        assert len(failed) >= 5, security[-3000:]
+        # The banned phone no longer reaches the PBX; her laptop is not banned.
+        assert phone_registrations(phone, 1)[0].startswith("no connection"), "not banned"
+        assert laptop not in banned_addresses()
+        softphone_answers_the_queue(pbx)
+        # The PBX knows her laptop by its own address.
+        contacts = pbx.check_output(f"asterisk -rx 'pjsip show contacts like {WORKER}'")
+        assert f"@{laptop}:" in contacts, contacts
+        accepted = [line for line in pbx.check_output("cat /var/log/asterisk/security").splitlines()
+                    if "SuccessfulAuth" in line and f"/TLS/{laptop}/" in line]
+        assert accepted, "her laptop's registration is not in the security log"
+    finally:
+        pbx.run(f"fail2ban-client set asterisk unbanip {phone}")
+        phone_tunnel_down()
+
+
+def softphone_answers_the_queue(pbx):
+    """Her laptop's softphone registers, logs in to the OAC queue (*61) and answers
+    the carrier's call to the queue number, with SRTP and the PBX's RTCP reports."""
     # The softphone started before the tunnel existed: start it again on the tunnel.
     restart_softphone()
     state = softphone("registered --count 1 --timeout 60", check=False)
     assert state.get("ok"), state
-    pbx = machine("tt-pbx")
     login = softphone("now")["now"]
     softphone(f"dial --from sip:{WORKER}@{DOMAIN} 'sip:*61@{DOMAIN}'")
     assert wait_for(lambda: f"PJSIP/{WORKER}" in pbx.check_output("asterisk -rx 'queue show oac'"),
@@ -106,6 +161,9 @@ def test_the_chat_login_and_a_post_in_the_department_room_reach_a_colleague(host
                   env={"XMPP_PASSWORD2": colleague})
     assert [j["result"] for j in result["joins"]] == ["joined", "joined"], result
     assert result["received_from"] == f"{room}/{WORKER}", result
+    # Prosody logs her logins with her laptop's own VPN address (VPN-ADDR-01).
+    log = machine("tt-conf").check_output("cat /var/log/prosody/prosody.log")
+    assert f"teletreball-login: login of {WORKER} from {device_address()}" in log, log[-2000:]
 
 
 def web_login(transport, address):

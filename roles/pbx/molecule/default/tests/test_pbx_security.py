@@ -7,6 +7,7 @@ from inside and outside the PBX, and the configuration checker on broken files.
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 import shlex
@@ -48,87 +49,23 @@ SIP_PROBE = textwrap.dedent("""\
 """)
 
 
-# A softphone's REGISTER with digest authentication, over TLS (as the packs
-# say) or plain UDP; answers the challenge with the given password. Prints the
-# status line of the last answer, or "no answer" when none came. Expires 0 at
-# the end takes the test contact away again.
-REGISTER_PROBE = textwrap.dedent("""\
-    import hashlib, os, re, socket, ssl, sys, uuid
-    transport, user, password = sys.argv[1], sys.argv[2], os.environ["SIP_PASSWORD"]
-    domain = "prova.teletreball.test"
-    if transport == "tls":
-        raw = socket.create_connection(("pbx", 5061), timeout=10)
-        sock = ssl.create_default_context().wrap_socket(raw, server_hostname="pbx")
-        send, recv = sock.sendall, lambda: sock.recv(65535)
-    else:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sock.settimeout(4)
-        sock.connect(("pbx", 5060))
-        send, recv = sock.send, lambda: sock.recv(65535)
-    local = "%s:%d" % sock.getsockname()[:2]
-    tag, call = uuid.uuid4().hex[:8], uuid.uuid4().hex
-    uri = f"sip:{domain}"
-
-    def request(cseq, expires, authorization=None):
-        branch = "z9hG4bK" + uuid.uuid4().hex[:12]
-        lines = [f"REGISTER {uri} SIP/2.0",
-                 f"Via: SIP/2.0/{transport.upper()} {local};branch={branch};rport",
-                 "Max-Forwards: 70", f"From: <sip:{user}@{domain}>;tag={tag}",
-                 f"To: <sip:{user}@{domain}>", f"Call-ID: {call}", f"CSeq: {cseq} REGISTER",
-                 f"Contact: <sip:{user}@{local};transport={transport}>", f"Expires: {expires}"]
-        if authorization:
-            lines.append(f"Authorization: {authorization}")
-        send(("\\r\\n".join(lines) + "\\r\\nContent-Length: 0\\r\\n\\r\\n").encode())
-        while True:
-            try:
-                answer = recv().decode()
-            except (TimeoutError, socket.timeout, ConnectionRefusedError):
-                return None
-            if not answer.startswith("SIP/2.0 1"):
-                return answer
-
-    def authorization(challenge):
-        fields = dict(re.findall(r'(\\w+)="?([^",]*)"?', challenge))
-        md5 = lambda text: hashlib.md5(text.encode()).hexdigest()
-        ha1 = md5(f"{user}:{fields['realm']}:{password}")
-        ha2 = md5(f"REGISTER:{uri}")
-        cnonce = uuid.uuid4().hex[:16]
-        if "qop" in fields:
-            response = md5(f"{ha1}:{fields['nonce']}:00000001:{cnonce}:auth:{ha2}")
-            extra = f', qop=auth, nc=00000001, cnonce="{cnonce}"'
-        else:
-            response, extra = md5(f"{ha1}:{fields['nonce']}:{ha2}"), ""
-        opaque = f', opaque="{fields["opaque"]}"' if "opaque" in fields else ""
-        return (f'Digest username="{user}", realm="{fields["realm"]}", nonce="{fields["nonce"]}", '
-                f'uri="{uri}", response="{response}", algorithm=MD5{extra}{opaque}')
-
-    cseq, result = 1, None
-    for expires in (60, 0):
-        answer = request(cseq, expires)
-        cseq += 1
-        if answer and answer.startswith("SIP/2.0 401"):
-            challenges = [line.split(":", 1)[1] for line in answer.split("\\r\\n")
-                          if line.lower().startswith("www-authenticate:")]
-            challenge = next(c for c in challenges
-                             if "algorithm" not in c.lower() or "md5" in c.lower())
-            answer = request(cseq, expires, authorization(challenge))
-            cseq += 1
-        if result is None:
-            result = answer.splitlines()[0] if answer else "no answer"
-        if not answer or not answer.startswith("SIP/2.0 2"):
-            break
-    print(result)
-""")
+# A softphone's REGISTER with digest authentication (tests/sip_support).
+REGISTER_SCRIPT = (pathlib.Path(__file__).resolve().parents[5] / "tests" / "sip_support"
+                   / "sip_register.py")
 
 
 def register(client, transport, user):
     """The status line of a REGISTER of ``user`` with her correct password, sent
-    from ``client`` over ``transport`` (tls or udp)."""
+    from ``client`` over ``transport`` (tls or udp); "no answer" when none came.
+    A registration that succeeds is taken back at once."""
     password = (CREDENTIALS / "people" / user / "sip-password").read_text().strip()
     client.run("mkdir -p /root/probe")
-    client.run(f"cat > /root/probe/register.py <<'PY'\n{REGISTER_PROBE}PY")
-    return client.check_output(
-        f"SIP_PASSWORD={shlex.quote(password)} python3 /root/probe/register.py {transport} {user}")
+    client.run(f"cat > /root/probe/sip_register.py <<'PY'\n{REGISTER_SCRIPT.read_text()}PY")
+    out = client.check_output(
+        f"SIP_PASSWORD={shlex.quote(password)} python3 /root/probe/sip_register.py "
+        f"--server pbx --domain prova.teletreball.test --transport {transport} "
+        f"--user {user} --timeout 4 --unregister")
+    return json.loads(out)["attempts"][0]
 
 
 def sip_request(method, user):

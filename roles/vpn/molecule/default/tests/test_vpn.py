@@ -11,12 +11,15 @@ import json
 import re
 import stat
 import subprocess
+import uuid
 
 import pytest
+import testinfra
 from vpn_helpers import (
     CREDENTIALS,
     can_connect,
     client,
+    device_address,
     gateway_tunnel_address,
     profile_path,
     service_address,
@@ -96,6 +99,21 @@ def test_access_matrix_is_enforced(tunnels):
     assert not can_connect(agent, service, 8080), "port 8080 is granted to nobody"
     assert can_connect(clerk, service, 5222), "staff must reach the chat"
     assert not can_connect(clerk, service, 3389), "staff has no desktop access"
+
+
+@pytest.mark.control("VPN-ADDR-01")
+def test_the_service_sees_each_devices_own_address(tunnels):
+    """No masquerade (vpn_nat: false): the internal host's log names the device."""
+    service = testinfra.get_host("podman://vpn-service")
+    for name in ("a", "b"):
+        marker = f"/device-{name}-{uuid.uuid4().hex[:8]}"
+        tunnels[name].run(
+            f"exec 3<>/dev/tcp/{service_address()}/5222 && "
+            f"printf 'GET {marker} HTTP/1.0\\r\\n\\r\\n' >&3 && timeout 4 cat <&3 >/dev/null")
+        log = service.check_output("journalctl --no-pager -o cat -u tt-listen-5222")
+        lines = [line for line in log.splitlines() if marker in line]
+        assert lines, log[-2000:]
+        assert lines[-1].split()[0] == device_address(name), lines
 
 
 def test_internal_network_is_not_reachable_outside_the_tunnel():

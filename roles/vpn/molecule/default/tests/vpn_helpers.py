@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import re
 import subprocess
 
 import testinfra
@@ -24,6 +25,13 @@ def client(name):
 
 def profile_path(username, device):
     return CREDENTIALS / "people" / username / "vpn" / f"{device}.conf"
+
+
+def device_address(name):
+    """The tunnel address of a client's device, from its profile (Address = ...)."""
+    username, device = CLIENTS[name]
+    text = profile_path(username, device).read_text(encoding="utf-8")
+    return re.search(r"^Address\s*=\s*([0-9.]+)", text, re.MULTILINE).group(1)
 
 
 def tunnel_up(name):
