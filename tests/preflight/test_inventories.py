@@ -5,7 +5,9 @@
   with its message before any host is contacted (the only host of the broken
   inventories is an address nobody answers, so contacting it would show);
 * offboarding one person leaves every other person's addresses and secrets as
-  they were.
+  they were;
+* with the VPN gateway keeping each device's address, a host without a route
+  to the VPN pool stops the preflight, named.
 """
 
 from __future__ import annotations
@@ -171,6 +173,33 @@ def test_offboarding_one_person_changes_nobody_else(tmp_path):
 
 
 @pytest.mark.control("TT-DIR-01")
+@pytest.mark.parametrize("routed_by_router", [False, True])
+def test_a_host_without_a_route_to_the_vpn_pool_is_named(tmp_path, routed_by_router):
+    """VPN-ADDR-01: the devices keep their own addresses, so each host must route
+    the pool back to the gateway (baseline_routes), unless the router does."""
+    data = lab_data(tmp_path / "credentials")
+    inventory = make_inventory(tmp_path / "inventory", data)
+    hosts = copy.deepcopy(HOSTS)
+    gateway = {"ansible_host": "192.0.2.2", "ansible_connection": "ssh",
+               "baseline_routes_traffic": True, "vpn_pool_routed_by_router": routed_by_router}
+    routed = {"ansible_host": "192.0.2.3", "ansible_connection": "ssh",
+              "baseline_routes": [{"to": "10.89.64.0/23", "via": "10.89.10.11"}]}
+    hosts["all"]["children"]["vpn_gateways"] = {"hosts": {"gateway-never-contacted": gateway}}
+    hosts["all"]["children"]["repository"] = {"hosts": {"routed-never-contacted": routed}}
+    inventory.write_text(yaml.safe_dump(hosts))
+    result = ansible_playbook(inventory, "preflight.yml", "--check")
+    output = " ".join((result.stdout + result.stderr).split())
+    assert "UNREACHABLE" not in output, output
+    message = ("route the VPN pool 10.89.64.0/24 back to it. No route to it in baseline_routes: "
+               "never-contacted. Add {to: 10.89.64.0/24, via: <the gateway's inside address>}")
+    if routed_by_router:
+        assert result.returncode == 0, output
+        assert message not in output
+    else:
+        assert result.returncode != 0 and message in output, output
+        assert not (tmp_path / "credentials").exists(), "the failed run wrote credentials"
+
+
 def test_a_template_in_the_directory_is_text(tmp_path):
     """Issue 18: a {{ }} or {% %} in a person's field is her text, never run."""
     marker = tmp_path / "pwned"
