@@ -11,6 +11,7 @@ import json
 import re
 import stat
 import subprocess
+import time
 import uuid
 
 import pytest
@@ -107,13 +108,21 @@ def test_the_service_sees_each_devices_own_address(tunnels):
     service = testinfra.get_host("podman://vpn-service")
     for name in ("a", "b"):
         marker = f"/device-{name}-{uuid.uuid4().hex[:8]}"
-        tunnels[name].run(
-            f"exec 3<>/dev/tcp/{service_address()}/5222 && "
-            f"printf 'GET {marker} HTTP/1.0\\r\\n\\r\\n' >&3 && timeout 4 cat <&3 >/dev/null")
-        log = service.check_output("journalctl --no-pager -o cat -u tt-listen-5222")
-        lines = [line for line in log.splitlines() if marker in line]
-        assert lines, log[-2000:]
-        assert lines[-1].split()[0] == device_address(name), lines
+        status = tunnels[name].check_output(
+            "python3 -c 'import http.client, sys; c = http.client.HTTPConnection(sys.argv[1], "
+            "5222, timeout=4); c.request(\"GET\", sys.argv[2]); print(c.getresponse().status)' "
+            f"{service_address()} {marker}")
+        assert status == "404", status
+
+        def logged(marker=marker):
+            log = service.check_output("journalctl --no-pager -o cat -u tt-listen-5222")
+            return [line for line in log.splitlines() if marker in line]
+
+        deadline = time.monotonic() + 10
+        while not logged() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert logged(), service.check_output("journalctl --no-pager -o cat -u tt-listen-5222")
+        assert logged()[-1].split()[0] == device_address(name), logged()
 
 
 def test_internal_network_is_not_reachable_outside_the_tunnel():
