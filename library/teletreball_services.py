@@ -38,6 +38,9 @@ description:
   - O(services[].state=started) is satisfied when the unit is C(active), C(activating),
     C(reloading) or C(refreshing); O(services[].state=stopped) when it is C(inactive)
     or C(failed).
+  - A C(failed) unit to start is reset first with C(systemctl reset-failed), since a
+    unit that failed before (for example while its configuration was not yet written)
+    may have hit its start limit, which would refuse the start.
 options:
   services:
     description: The units, each with what is wanted of it.
@@ -310,6 +313,7 @@ class Services:
         todo = {verb: {} for verb in self.ORDER}  # verb -> {Id: [names]}
         problems = []
         wishes = {}  # (Id, enabled or state) -> (name, value)
+        failed = set()  # units to start that failed before (maybe past their start limit)
         for item in self.services:
             name, props = item["name"], units[item["name"]]
             for key in ("enabled", "state"):
@@ -326,6 +330,8 @@ class Services:
                 continue
             for verb in verbs:
                 todo[verb].setdefault(props["Id"] or name, []).append(name)
+            if "start" in verbs and props["ActiveState"] == "failed":
+                failed.add(props["Id"] or name)
             if verbs:
                 new = dict(props)
                 if verbs & {"enable", "disable"}:
@@ -343,6 +349,13 @@ class Services:
             if not todo[verb]:
                 continue
             self.result["changed"] = True
+            if verb == "start" and failed and not self.module.check_mode:
+                # A unit that failed may have hit its start limit, which would
+                # refuse this start: its failure is forgotten first.
+                rc, out, err = self.systemctl_run("reset-failed", "--", *sorted(failed))
+                if rc != 0:
+                    self.fail(f"systemctl reset-failed {' '.join(sorted(failed))} failed "
+                              f"(exit {rc}): {(err or out).strip()}")
             if not self.module.check_mode:
                 rc, out, err = self.systemctl_run(verb, "--", *todo[verb])
                 if rc != 0:

@@ -75,6 +75,7 @@ class FakeSystemctl:
         field, value = {
             "enable": ("UnitFileState", "enabled"), "disable": ("UnitFileState", "disabled"),
             "start": ("ActiveState", "active"), "stop": ("ActiveState", "inactive"),
+            "reset-failed": ("ActiveState", "inactive"),
         }[verb]
         for name in args[2:]:
             self.units[name][field] = value
@@ -153,8 +154,10 @@ def test_only_what_is_needed_is_enabled_and_started_in_one_call_each(capsys, mon
     names = ["nginx.service", "prosody.service", "jicofo.service", "coturn.service"]
     result = run({"services": [wanted(name) for name in names]}, capsys, monkeypatch, systemctl)
     assert result["rc"] == 0 and result["changed"] is True
+    # jicofo failed before (perhaps past its start limit): forgotten, then started.
     assert systemctl.actions() == [
         "enable -- prosody.service coturn.service",
+        "reset-failed -- jicofo.service",
         "start -- prosody.service jicofo.service",
     ]
     assert result["enabled"] == ["prosody.service", "coturn.service"]
