@@ -1,6 +1,6 @@
 """Offboarding of the chat; runs last (file order): the re-runs change the inventory.
 
-Both re-runs of converge go only through the tasks that keep the accounts (tag
+The re-runs of converge go only through the tasks that keep the accounts (tag
 conference_accounts), where the sync disables, and after the retention
 archives, an account. The preflight on the controller (the role teletreball:
 staff directory, secrets, welcome packs) and the role's own checks are tagged
@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import time
 
 import pytest
 import yaml
-from conference_helpers import client, jid, password, xmpp
+from conference_helpers import DOMAIN, client, jid, password, xmpp
 from teletreball_testinfra import run_converge
 
 testinfra_hosts = ["podman://conf"]
@@ -27,12 +28,60 @@ ACCOUNTS_RUN = ("--tags", "conference_accounts")
 SYNC_TASK = "conference : Bring the chat accounts and rooms to the staff directory"
 
 
-def staff_with_leaver_absent():
+def molecule_staff():
     scenario = os.path.join(os.environ["MOLECULE_SCENARIO_DIRECTORY"], "molecule.yml")
     with open(scenario, encoding="utf-8") as handle:
         data = yaml.safe_load(handle)
-    staff = data["provisioner"]["inventory"]["group_vars"]["all"]["teletreball_staff"]
-    return [dict(p, state="absent") if p["username"] == "leaver" else p for p in staff]
+    return data["provisioner"]["inventory"]["group_vars"]["all"]["teletreball_staff"]
+
+
+def staff_with_leaver_absent():
+    return [dict(p, state="absent") if p["username"] == "leaver" else p for p in molecule_staff()]
+
+
+def video_keys(username, room="govern"):
+    line = (f"XMPP_PASSWORD={shlex.quote(password(username))} python3 "
+            f"/usr/local/lib/teletreball-tests/xmpp_video.py {jid(username)} {room}@rooms.{DOMAIN}")
+    return json.loads(client().run(line).stdout.splitlines()[-1])
+
+
+@pytest.mark.control("CONF-VID-01")
+def test_a_room_membership_change_reaches_the_video_room_without_touching_janus(host):
+    """regidora is in govern's video meeting when a run takes her out of the
+    group govern: she can no longer get the room's keys, Janus keeps running
+    (same process) and the meeting in progress goes on."""
+    machine = client()
+    keys = video_keys("regidora")
+    assert keys["ok"], keys
+    janus_pid = host.check_output("systemctl show -p MainPID --value janus")
+    spec = {"url": f"wss://{DOMAIN}/janus-ws", "token": keys["token"], "room": "govern",
+            "room_token": keys["room_token"], "hold": 600, "ready_file": "/run/tt-hold-ready",
+            "release_file": "/run/tt-hold-release"}
+    machine.run("systemctl reset-failed tt-video-hold; rm -f /run/tt-hold-*")
+    machine.check_output("umask 077; echo " + shlex.quote(json.dumps(spec)) + " > /run/tt-hold-in")
+    machine.check_output(
+        "systemd-run --unit tt-video-hold sh -c 'python3 /usr/local/lib/teletreball-tests/"
+        "janus_ws.py < /run/tt-hold-in > /run/tt-hold-out'")
+    deadline = time.time() + 30
+    while not machine.file("/run/tt-hold-ready").exists:
+        assert time.time() < deadline, machine.run("cat /run/tt-hold-out").stdout
+        time.sleep(1)
+
+    staff = [dict(p, groups=["staff"]) if p["username"] == "regidora" else p
+             for p in molecule_staff()]
+    run_converge(*ACCOUNTS_RUN, "--extra-vars", json.dumps({"teletreball_staff": staff}))
+
+    refused = video_keys("regidora")
+    assert not refused["ok"] and refused["error"] == "item-not-found", refused
+    assert video_keys("mayor")["ok"]
+    assert host.check_output("systemctl show -p MainPID --value janus") == janus_pid
+    machine.check_output("touch /run/tt-hold-release")
+    deadline = time.time() + 30
+    while machine.service("tt-video-hold").is_running:
+        assert time.time() < deadline, "the held session did not end"
+        time.sleep(1)
+    held = json.loads(machine.check_output("cat /run/tt-hold-out").splitlines()[-1])
+    assert held["join"] == "joined" and held["still_in"] is True, held
 
 
 @pytest.mark.control("CONF-REV-01")

@@ -31,6 +31,7 @@ SECRET_FILE = EPHEMERAL / "credentials" / "conference" / "turn-secret"
 TURN_NAME = "turn.prova.teletreball.test"
 SERVER_ADDRESS = "10.89.60.10"
 MEDIA_ADDRESS = "10.89.60.40"
+JANUS_ADDRESS = "10.89.60.10"  # the chat server, where Janus runs
 LAN_ADDRESS = "10.89.60.50"
 PEER_PORT = 3480
 CA = "/etc/teletreball/pki/ca.crt"
@@ -104,10 +105,13 @@ def test_coturn_read_every_peer_range_without_error(host):
     allowed = [line.split("=", 1)[1] for line in config if line.startswith("allowed-peer-ip=")]
     assert "fc00::-fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff" in denied
     assert "10.0.0.0-10.255.255.255" in denied
-    assert allowed == [MEDIA_ADDRESS]
+    # The media host of conference_turn_allowed_peers, and the chat server's own
+    # address, where Janus offers its media (conference_video_addresses: the host's).
+    assert allowed == [MEDIA_ADDRESS, JANUS_ADDRESS]
     for item in denied:
         assert f"Black listing: {item}\n" in log + "\n", item
-    assert f"White listing: {MEDIA_ADDRESS}" in log
+    for item in allowed:
+        assert f"White listing: {item}" in log, item
 
 
 @pytest.mark.control("CONF-TURN-01")

@@ -68,12 +68,13 @@ def test_a_wrong_password_is_refused():
 
 
 @pytest.mark.control("CONF-LOGIN-01")
-def test_without_guests_no_anonymous_host_is_served(host):
-    """conference_guests is false (the default): the guests' host of the video
-    rooms is not among Prosody's hosts, while Jitsi's other hosts are."""
+def test_without_jitsi_no_anonymous_host_nor_any_jitsi_component_is_served(host):
+    """Jitsi Meet is an opt-in (conference_jitsi_hosts false by default): no
+    guests' anonymous host, no service accounts' host, no Jitsi component."""
     hosts = host.check_output("prosodyctl shell host list").split()
-    assert DOMAIN in hosts and f"auth.{DOMAIN}" in hosts, hosts
-    assert f"guest.{DOMAIN}" not in hosts, hosts
+    assert DOMAIN in hosts and f"rooms.{DOMAIN}" in hosts, hosts
+    for name in ("guest", "auth", "conference", "lobby", "breakout", "focus", "internal.auth"):
+        assert f"{name}.{DOMAIN}" not in hosts, hosts
 
 
 @pytest.mark.control("CONF-ACC-01")
