@@ -1,11 +1,13 @@
 """A remote worker's day with nothing but her welcome pack, from her laptop at home
 (tt-home, on the lab's "Internet" only): the VPN, her desktop with the second
-factor, the OAC queue's call on her softphone, and her department's chat room."""
+factor, the OAC queue's call on her softphone, her department's chat room and
+its video room."""
 
 from __future__ import annotations
 
 import json
 import re
+import shlex
 import time
 
 import pytest
@@ -188,3 +190,35 @@ def test_the_web_chat_login_works_through_the_vpn_only(host):
     inside = lab_addresses()["tt-conf"]
     for transport in ("websocket", "bosh"):
         assert web_login(transport, inside) == {"result": "ok"}, transport
+
+
+@pytest.mark.control("CONF-VID-01")
+def test_through_the_vpn_she_joins_her_department_video_room_and_sees_a_colleague(host):
+    """Her keys to the OAC room's video come from the chat server over the tunnel
+    (her chat password only); a colleague of the room joins too, and each one's
+    browser decodes the other's video from Janus's inside address."""
+    room = f"oac@rooms.{DOMAIN}"
+    colleague = (CREDENTIALS / "people" / "nuria" / "chat-password").read_text().strip()
+    participants = []
+    for username, password in ((WORKER, None), ("nuria", colleague)):
+        secret = f"\"$(cat {PACK}/chat-password)\"" if password is None else shlex.quote(password)
+        answer = json.loads(host.check_output(
+            f"env XMPP_PASSWORD={secret} python3 /usr/local/bin/xmpp_video.py "
+            f"{username}@{DOMAIN} {room}").splitlines()[-1])
+        assert answer["ok"], (username, answer)
+        keys = ("room", "server", "token", "room_token", "expires", "ice")
+        participants.append({"display": username,
+                             "fragment_json": {key: answer[key] for key in keys}})
+    host.run("install -d -m 0700 /run/tt-video")
+    host.check_output("umask 077; echo " + shlex.quote(json.dumps(
+        {"url": f"https://{DOMAIN}/video/", "participants": participants}))
+        + " > /run/tt-video/input.json")
+    result = host.run("timeout 300 python3 /usr/local/bin/cdp_video.py "
+                      "--input /run/tt-video/input.json --seconds 4")
+    host.run("rm -f /run/tt-video/input.json")
+    report = json.loads(result.stdout.splitlines()[-1])
+    assert result.rc == 0 and report["ok"], report
+    inside = lab_addresses()["tt-conf"]
+    for person in report["participants"]:
+        assert person["video_remotes_decoding"] == 1, person
+        assert {pair["remote_address"] for pair in person["ice"]} == {inside}, person["ice"]
