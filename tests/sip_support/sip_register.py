@@ -85,20 +85,51 @@ class Connection:
             self.sock.connect((args.server, args.port))
         address, port = self.sock.getsockname()[:2]
         self.local = f"{address}:{port}"
+        self.buffer, self.datagrams = "", args.transport != "tls"
 
     def exchange(self, message):
-        """Send a request; the next final answer (1xx skipped), or None."""
+        """Send a request; the next final answer to it (1xx skipped), or None.
+
+        The server may send requests of its own on the same flow meanwhile
+        (Asterisk qualifies a new contact with OPTIONS at once): they and any
+        answer to another request are skipped. A TLS stream may hold several
+        messages in one read, or one message over several."""
         self.sock.sendall(message.encode())
+        cseq = next(line for line in message.split("\r\n") if line.startswith("CSeq:"))
         while True:
+            answer = self._next_message()
+            if answer is None:
+                return None
+            head = answer.split("\r\n")
+            if (head[0].startswith("SIP/2.0 ") and not head[0].startswith("SIP/2.0 1")
+                    and any(line.lower() == cseq.lower() for line in head)):
+                return answer
+
+    def _next_message(self):
+        """One whole SIP message from the flow (a datagram for UDP), or None."""
+        while True:
+            if self.buffer:
+                if self.datagrams:
+                    message, self.buffer = self.buffer, ""
+                    return message
+                end = self.buffer.find("\r\n\r\n")
+                if end >= 0:
+                    length = 0
+                    for line in self.buffer[:end].split("\r\n"):
+                        name, _, value = line.partition(":")
+                        if name.strip().lower() in ("content-length", "l"):
+                            length = int(value.strip() or 0)
+                    total = end + 4 + length
+                    if len(self.buffer) >= total:
+                        message, self.buffer = self.buffer[:total], self.buffer[total:]
+                        return message
             try:
                 data = self.sock.recv(65535)
-            except (TimeoutError, ConnectionRefusedError):
+            except (TimeoutError, ConnectionRefusedError, ConnectionResetError):
                 return None
             if not data:
                 return None
-            answer = data.decode(errors="replace")
-            if not answer.startswith("SIP/2.0 1"):
-                return answer
+            self.buffer += data.decode(errors="replace")
 
     def close(self):
         self.sock.close()
