@@ -13,9 +13,16 @@ saves a screenshot and prints one JSON object:
     {"logged_in", "room_open", "found", "csp_violations", "console_errors",
      "error", "screenshot"}
 
-Exit status 0 when the token was found and no Content Security Policy
-violation was seen, 1 otherwise. The password is read from the environment
-variable TT_CHAT_PASSWORD, never from the command line.
+With --video (and a fake camera and microphone) it clicks the room's video
+button instead, with a real mouse event, follows the window it opens to the
+video page and waits until that page shows a remote participant's first
+frame; the object also has {"video_state", "video_error", "video_location",
+"click_to_first_frame_ms"}, and found is true once the page joined.
+
+Exit status 0 when the token was found (or the video joined) and no Content
+Security Policy violation was seen on the chat's page, 1 otherwise. The
+password is read from the environment variable TT_CHAT_PASSWORD, never from
+the command line.
 """
 
 from __future__ import annotations
@@ -114,7 +121,27 @@ class Page:
         return self.evaluate(expression)
 
 
-def start_chromium(port, profile, size):
+# The room's video button (the role's Converse plugin), and the video page's
+# state once it shows a remote frame: the time of that frame on the clock of
+# the page's origin.
+VIDEO_BUTTON = "converse-muc[jid={room}] .teletreball-video-button"
+BUTTON_CENTRE = """(selector => {
+    const button = document.querySelector(selector);
+    if (!button) return null;
+    button.scrollIntoView({block: 'center'});
+    const box = button.getBoundingClientRect();
+    return box.width ? [box.left + box.width / 2, box.top + box.height / 2] : null;
+})"""
+VIDEO_FIRST_FRAME = """(() => {
+    const v = window.teletreballVideo;
+    if (!v) return null;
+    if (v.state === 'refused' || v.state === 'error') return {state: v.state, error: v.error};
+    if (v.state !== 'joined' || v.firstRemoteFrameAt === null) return null;
+    return {state: v.state, error: v.error, at: performance.timeOrigin + v.firstRemoteFrameAt};
+})()"""
+
+
+def start_chromium(port, profile, size, media=False):
     command = [
         shutil.which("chromium") or "/usr/bin/chromium",
         "--headless", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
@@ -122,6 +149,10 @@ def start_chromium(port, profile, size):
         f"--remote-debugging-port={port}", f"--user-data-dir={profile}",
         f"--window-size={size}", "about:blank",
     ]
+    if media:
+        # A fake camera and microphone, allowed without asking.
+        command[1:1] = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+                        "--autoplay-policy=no-user-gesture-required"]
     browser = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -138,11 +169,43 @@ def start_chromium(port, profile, size):
     raise RuntimeError("Chromium did not open its DevTools port within 60 s")
 
 
+def open_video(page, args):
+    """Click the room's video button as a person would (a real mouse event: the
+    window it opens is no unwanted popup), follow the window to the video page
+    and wait for its first remote frame."""
+    selector = VIDEO_BUTTON.format(room=json.dumps(args.room))
+    centre = page.wait_for(f"({BUTTON_CENTRE})({json.dumps(selector)})", args.timeout)
+    if not centre:
+        raise RuntimeError("the room's video button did not appear")
+    clicked = time.time()
+    for kind in ("mousePressed", "mouseReleased"):
+        page.call("Input.dispatchMouseEvent", type=kind, x=centre[0], y=centre[1],
+                  button="left", clickCount=1)
+    deadline = time.time() + args.timeout
+    target = None
+    while target is None and time.time() < deadline:
+        with urllib.request.urlopen(f"http://127.0.0.1:{args.port}/json/list", timeout=5) as answer:
+            target = next((t for t in json.load(answer)
+                           if t.get("type") == "page" and "/video/" in t.get("url", "")), None)
+        time.sleep(0.2)
+    if target is None:
+        raise RuntimeError("the video button opened no window on the video page")
+    video = Page(target["webSocketDebuggerUrl"])
+    try:
+        first = video.wait_for(VIDEO_FIRST_FRAME, args.timeout) or {}
+        path = video.evaluate("location.pathname + location.hash")
+    finally:
+        video.ws.close()
+    took = round(first["at"] - clicked * 1000) if "at" in first else None
+    return {"video_state": first.get("state"), "video_error": first.get("error"),
+            "video_location": path, "click_to_first_frame_ms": took}
+
+
 def run(args, password):
     report = {"logged_in": False, "room_open": False, "found": False, "csp_violations": [],
               "console_errors": [], "error": None, "screenshot": None}
     profile = tempfile.mkdtemp(prefix="tt-chromium-")
-    browser, ws_url = start_chromium(args.port, profile, args.window_size)
+    browser, ws_url = start_chromium(args.port, profile, args.window_size, media=args.video)
     page = None
     try:
         page = Page(ws_url)
@@ -167,8 +230,12 @@ def run(args, password):
         if args.ready_file:
             with open(args.ready_file, "w", encoding="utf-8") as ready:
                 ready.write("room open\n")
-        report["found"] = bool(page.wait_for(
-            f"document.body.innerText.includes({json.dumps(args.token)})", args.timeout))
+        if args.video:
+            report.update(open_video(page, args))
+            report["found"] = report["video_state"] == "joined"
+        else:
+            report["found"] = bool(page.wait_for(
+                f"document.body.innerText.includes({json.dumps(args.token)})", args.timeout))
         time.sleep(1)  # let the last message finish rendering for the screenshot
     except (RuntimeError, OSError, websocket.WebSocketException) as exc:
         report["error"] = str(exc)
@@ -204,7 +271,9 @@ def main():
     parser.add_argument("--url", required=True)
     parser.add_argument("--username", required=True)
     parser.add_argument("--room", required=True)
-    parser.add_argument("--token", required=True)
+    parser.add_argument("--token", help="the text to wait for in the room")
+    parser.add_argument("--video", action="store_true",
+                        help="click the room's video button instead, and wait for a remote frame")
     parser.add_argument("--screenshot", required=True)
     parser.add_argument("--ready-file")
     parser.add_argument("--port", type=int, default=9222)
@@ -214,6 +283,8 @@ def main():
     password = os.environ.get("TT_CHAT_PASSWORD", "")
     if not password:
         parser.error("set TT_CHAT_PASSWORD")
+    if not args.video and not args.token:
+        parser.error("give --token TEXT, or --video")
     report = run(args, password)
     print(json.dumps(report, ensure_ascii=False))
     return 0 if report["found"] and not report["csp_violations"] else 1

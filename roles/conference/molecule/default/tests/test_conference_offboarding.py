@@ -85,6 +85,7 @@ def test_a_room_membership_change_reaches_the_video_room_without_touching_janus(
 
 
 @pytest.mark.control("CONF-REV-01")
+@pytest.mark.control("CONF-VID-01")
 def test_an_absent_person_is_disconnected_at_once_and_refused_then_archived(host):
     machine = client()
     machine.run(f"systemctl reset-failed tt-hold; rm -f {HOLD_OUTPUT}")
@@ -109,6 +110,9 @@ def test_an_absent_person_is_disconnected_at_once_and_refused_then_archived(host
     result = xmpp("login", jid("leaver"), passwords=[password("leaver")])
     assert result == {"result": "failed_auth", "condition": "account-disabled",
                       "text": result["text"]}, result
+    # So no keys to her department's video room either (CONF-VID-01).
+    keys = video_keys("leaver", room="urbanisme")
+    assert not keys["ok"] and keys["error"].startswith("login failed"), keys
     # Somebody else is not affected, and nothing is archived during the retention.
     assert xmpp("login", jid("joan"), passwords=[password("joan")])["result"] == "ok"
     assert host.run(f"ls {ARCHIVES}/leaver*").rc != 0

@@ -81,8 +81,10 @@ def test_janus_runs_unprivileged_on_the_loopback_with_its_two_modules_only(host)
     # The checker refuses a file without token authentication, and a syntax
     # error (Janus's own parser), and it runs before every start.
     checker = "/usr/local/sbin/teletreball-janus-check --kind core"
-    host.check_output("sed 's/token_auth = true/token_auth = false/' /etc/janus/janus.jcfg"
-                      " > /run/tt-janus-candidate")
+    host.check_output(
+        "sed 's/token_auth = true/token_auth = false/' /etc/janus/janus.jcfg"
+        " > /run/tt-janus-candidate"
+    )
     refused = host.run(f"{checker} /run/tt-janus-candidate")
     assert refused.rc == 1 and "token_auth must be true" in refused.stderr, refused.stderr
     host.check_output("echo 'general: {' > /run/tt-janus-candidate")
@@ -220,7 +222,7 @@ def member(username):
 
 @pytest.mark.control("CONF-VID-01")
 @pytest.mark.control("CONF-VID-02")
-def test_four_members_see_and_hear_each_other_in_real_browsers():
+def test_four_members_see_and_hear_each_other_in_real_browsers(measurement):
     participants = [member(name) for name in MEMBERS]
     rc, report = browsers(
         participants,
@@ -251,6 +253,15 @@ def test_four_members_see_and_hear_each_other_in_real_browsers():
         assert all(pair["dtls"] == "connected" and pair["srtp"] for pair in person["ice"]), person[
             "ice"
         ]
+    measurement(
+        "video: 4 members, received kbit/s per member: "
+        + ", ".join(
+            str(round(sum(r["bytes_received"] for r in p["remotes"]) * 8 / 6 / 1000))
+            for p in report["participants"]
+        )
+        + "; first remote frame after the page opened (ms): "
+        + ", ".join(str(p["timings"]["first_frame_after_start_ms"]) for p in report["participants"])
+    )
     image = client().file("/run/tt-video/meeting.png")
     assert image.exists and image.size > 20000
     if os.environ.get("TT_UPDATE_DOC_IMAGES") == "1":
@@ -352,3 +363,90 @@ def test_benchmark_janus_cpu_bitrate_and_time_to_first_frame(host, count):
         )
     )
     assert rc == 0 and report["ok"], report
+
+
+def in_the_meeting(username, seconds=120):
+    """username's own Chromium in the room, in the background, until stopped (or
+    ``seconds``); returns once Janus lists them among the room's publishers."""
+    machine = client()
+    colleague = json.dumps({"url": PAGE, "participants": [member(username)]})
+    machine.run("systemctl stop tt-video-bg; systemctl reset-failed tt-video-bg")
+    machine.check_output(f"umask 077; echo {shlex.quote(colleague)} > /run/tt-video-bg.json")
+    machine.check_output(
+        "systemd-run --unit tt-video-bg -E HOME=/root sh -c 'python3 "
+        f"{TESTS}/cdp_video.py --input /run/tt-video-bg.json --seconds {seconds} > /dev/null'"
+    )
+    deadline = time.time() + 90
+    while True:
+        keys = video_keys("mayor")
+        spec = {
+            "url": JANUS_WS,
+            "token": keys["token"],
+            "room": ROOM,
+            "room_token": keys["room_token"],
+        }
+        if username in janus(spec)["participants"]:
+            return
+        assert time.time() < deadline, f"{username}'s browser never published"
+        time.sleep(2)
+
+
+def out_of_the_meeting():
+    client().run("systemctl stop tt-video-bg; rm -f /run/tt-video-bg.json")
+
+
+@pytest.mark.control("CONF-VID-02")
+def test_firefox_esr_of_the_desktops_sees_and_hears_a_member_in_chromium():
+    """The desktops' browser: Firefox ESR (WebDriver BiDi, fake devices) joins
+    regidora, who is in the meeting with Chromium, and decodes her video and
+    audio."""
+    machine = client()
+    spec = json.dumps({"url": PAGE, "participants": [member("mayor")]})
+    try:
+        in_the_meeting("regidora")
+        machine.check_output(f"umask 077; echo {shlex.quote(spec)} > /run/tt-video-ff.json")
+        result = machine.run(
+            f"HOME=/root timeout 240 python3 {TESTS}/bidi_video.py --input /run/tt-video-ff.json "
+            "--others 1 --seconds 5"
+        )
+    finally:
+        out_of_the_meeting()
+        machine.run("rm -f /run/tt-video-ff.json")
+    report = json.loads(result.stdout.splitlines()[-1])
+    assert result.rc == 0 and report["ok"], report
+    assert report["browser"].startswith("Firefox"), report["browser"]
+    person = report["participants"][0]
+    assert person["video_remotes_decoding"] == 1 and person["audio_remotes_receiving"] == 1, person
+    # Firefox has no transport statistics (DTLS state): its pairs succeeded.
+    assert person["ice"] and all(pair["state"] == "succeeded" for pair in person["ice"]), person
+
+
+@pytest.mark.control("CONF-VID-01")
+def test_the_rooms_video_button_in_the_web_chat_opens_the_meeting(measurement):
+    """mayor logs in to the web chat, opens govern and clicks its video button:
+    the window it opens joins the room with the keys Prosody gave her session
+    and shows regidora, who is already in the meeting, within seconds."""
+    machine = client()
+    machine.check_output(
+        f"umask 077; printf 'TT_CHAT_PASSWORD=%s\\n' {shlex.quote(password('mayor'))}"
+        " > /run/tt-mayor.env"
+    )
+    try:
+        in_the_meeting("regidora")
+        result = machine.run(
+            f"set -a; . /run/tt-mayor.env; set +a; HOME=/root timeout 200 python3 "
+            f"{TESTS}/cdp_converse.py --video --url https://{DOMAIN}/ --username mayor "
+            f"--room {ROOM}@{ROOMS} --screenshot /run/tt-converse-video.png --timeout 60"
+        )
+    finally:
+        out_of_the_meeting()
+        machine.run("rm -f /run/tt-mayor.env")
+    report = json.loads(result.stdout.splitlines()[-1])
+    measurement(
+        f"video: click on the room's button to the first remote frame: "
+        f"{report.get('click_to_first_frame_ms')} ms"
+    )
+    assert result.rc == 0 and report["video_state"] == "joined", report
+    # The keys went through the address bar's fragment and were taken out at once.
+    assert report["video_location"] == "/video/", report
+    assert 0 < report["click_to_first_frame_ms"] < 20000, report
