@@ -47,7 +47,6 @@ The credentials never appear on the command line: --input names a JSON file
 
 from __future__ import annotations
 
-import argparse
 import base64
 import glob
 import json
@@ -68,9 +67,10 @@ from cdp_video import (
     SAMPLE,
     STATE,
     TERMINAL,
+    common_arguments,
     describe,
+    finish,
     people_of,
-    read_input,
 )
 
 # p11-kit's trust module: the system's CAs (/etc/ssl/certs) as NSS trust objects.
@@ -455,21 +455,7 @@ def run(args, data):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--input",
-        required=True,
-        help="JSON file with the participants' credentials ('-': standard input)",
-    )
-    parser.add_argument("--url", help="the video page, e.g. https://chat.example/video/")
-    parser.add_argument("--seconds", type=float, default=5, help="time between the two samples")
-    parser.add_argument("--timeout", type=float, default=90, help="time allowed for joining")
-    parser.add_argument("--screenshot", help="PNG of participant 1 after the sampling")
-    parser.add_argument(
-        "--expect-refused",
-        action="store_true",
-        help="a participant (marked expect_refused, else the last) must be refused",
-    )
+    parser = common_arguments(__doc__.splitlines()[0])
     parser.add_argument(
         "--others",
         type=int,
@@ -477,14 +463,10 @@ def main():
         help="participants in the room from elsewhere (another browser) whose video and"
         " audio every participant must receive too",
     )
-    parser.add_argument("--guest-name", default="Convidat de prova")
     parser.add_argument("--firefox", help="the browser binary (default: firefox-esr on PATH)")
     # An invitation comes only in the input (its code stays off the command line).
     parser.set_defaults(invite=None)
-    args = parser.parse_args()
-    report = run(args, read_input(args.input))
-    print(json.dumps(report, ensure_ascii=False))
-    return 0 if report["ok"] else 1
+    return finish(parser.parse_args(), run)
 
 
 if __name__ == "__main__":

@@ -532,8 +532,9 @@ def run(args, data):
     return report
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def common_arguments(description):
+    """The command line both drivers share (this one and bidi_video.py)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument(
         "--input",
         required=True,
@@ -542,30 +543,39 @@ def main():
     parser.add_argument("--url", help="the video page, e.g. https://chat.example/video/")
     parser.add_argument("--seconds", type=float, default=5, help="time between the two samples")
     parser.add_argument("--timeout", type=float, default=90, help="time allowed for joining")
-    parser.add_argument(
-        "--stagger",
-        type=float,
-        default=0,
-        help="seconds between opening one participant and the next",
-    )
     parser.add_argument("--screenshot", help="PNG of participant 1 after the sampling")
     parser.add_argument(
         "--expect-refused",
         action="store_true",
         help="a participant (marked expect_refused, else the last) must be refused",
     )
+    parser.add_argument("--guest-name", default="Convidat de prova")
+    return parser
+
+
+def finish(args, run_with):
+    """Run, print the one JSON report, and give the exit status."""
+    report = run_with(args, read_input(args.input))
+    print(json.dumps(report, ensure_ascii=False))
+    return 0 if report["ok"] else 1
+
+
+def main():
+    parser = common_arguments(__doc__.splitlines()[0])
+    parser.add_argument(
+        "--stagger",
+        type=float,
+        default=0,
+        help="seconds between opening one participant and the next",
+    )
     parser.add_argument(
         "--invite",
         help="invitation URL for a guest (the input's"
         ' "invite" keeps the code off the command line)',
     )
-    parser.add_argument("--guest-name", default="Convidat de prova")
     parser.add_argument("--window-size", default="960,540")
     parser.add_argument("--chromium", help="the browser binary (default: chromium on PATH)")
-    args = parser.parse_args()
-    report = run(args, read_input(args.input))
-    print(json.dumps(report, ensure_ascii=False))
-    return 0 if report["ok"] else 1
+    return finish(parser.parse_args(), run)
 
 
 if __name__ == "__main__":
