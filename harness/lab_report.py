@@ -22,7 +22,8 @@ ROOT = HERE.parent
 # What each group's hosts offer, and where from.
 SERVICES = {
     "vpn_gateways": "WireGuard VPN udp/51820 (from the Internet)",
-    "conference_servers": "chat: XMPP 5222 (VPN), web chat 443 and TURN 3478/5349 (Internet)",
+    "conference_servers": "chat: XMPP 5222 (VPN), web chat and video rooms 443, TURN 3478/5349 "
+    "(Internet); Janus's media udp 20000-20999 (VPN)",
     "vdi_hosts": "remote desktop: RDP 3389 with password + TOTP code (VPN)",
     "pbx_servers": "PBX: SIP over TLS 5061 + SRTP, OAC queue (VPN); trunk udp/5060 (carrier)",
     "package_repo_hosts": "the council's apt repository: http 80 (servers)",
@@ -96,7 +97,7 @@ def main(summary_path: str, inventory: str) -> int:
               "WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1 \\")
         print("                       wg-quick up /root/welcome-pack/vpn/laptop.conf")
         print("                     then RDP (desktop.md), the softphone "
-              "(baresip_ctl.py --instance home ...), chat.md")
+              "(baresip_ctl.py --instance home ...), chat.md (the rooms' video button)")
     print("Shell on a host:     podman exec -it <host> bash")
     print("Run the stack again: make lab   (a converged lab reports 0 changes)")
     print("Remove the lab:      make lab-destroy")
