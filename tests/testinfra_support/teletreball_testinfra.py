@@ -7,6 +7,10 @@ Loaded by the Molecule verifier (``-p teletreball_testinfra``). It gives:
 * the ``waive`` fixture: ``waive("BL-SYS-02")`` skips the test, printing the
   reason from ``controls/waivers.yml``, when the waiver applies to this host
   (today: the host is a container). A waived control is reported, never passed;
+* the ``control_check`` fixture: ``control_check("BL-SSH-02", params)`` runs the
+  control's live check (module_utils/teletreball_checks_*.py, the one
+  ``playbooks/audit.yml`` runs on real hosts) on ``host`` through Testinfra and
+  fails with the requirement and the evidence line that did not hold;
 * on a failed test, the last lines of the host's journal in the report.
 """
 
@@ -20,6 +24,7 @@ import yaml
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 WAIVERS_FILE = REPO_ROOT / "controls" / "waivers.yml"
+MODULE_UTILS = REPO_ROOT / "module_utils"
 JOURNAL_LINES = 150
 
 
@@ -54,6 +59,68 @@ def waive(host):
         pytest.skip(f"WAIVED {control_id}: {waiver['reason']}")
 
     return _waive
+
+
+@functools.cache
+def audit_checks():
+    """module_utils/teletreball_audit.py with every teletreball_checks_* module loaded,
+    imported the way Ansible ships them to a host (as ansible.module_utils.<name>)."""
+    import importlib.util
+    import sys
+
+    def load(path):
+        name = f"ansible.module_utils.{path.stem}"
+        if name not in sys.modules:
+            spec = importlib.util.spec_from_file_location(name, path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            spec.loader.exec_module(module)
+        return sys.modules[name]
+
+    audit = load(MODULE_UTILS / "teletreball_audit.py")
+    for path in sorted(MODULE_UTILS.glob("teletreball_checks_*.py")):
+        load(path)
+    return audit
+
+
+class TestinfraProbe:
+    """The probe of the live checks, through Testinfra's host (see teletreball_audit)."""
+
+    def __init__(self, host):
+        self.host = host
+        self.audit = audit_checks()
+
+    def run(self, argv):
+        import shlex
+
+        result = self.host.run("LC_ALL=C.UTF-8 SYSTEMD_COLORS=0 " + shlex.join(argv))
+        return self.audit.Result(result.rc, result.stdout, result.stderr)
+
+    def read(self, path):
+        import shlex
+
+        result = self.host.run("cat -- " + shlex.quote(path))
+        return result.stdout if result.rc == 0 else None
+
+
+@pytest.fixture
+def control_check(host, waive):
+    """Run a control's live check on ``host``; fail on what does not hold.
+
+    A requirement the check marks waivable that fails is skipped through ``waive``
+    when a waiver applies here (a container); every other requirement must hold.
+    Returns the outcome (its findings and evidence) for further assertions.
+    """
+
+    def _check(control_id: str, params: dict | None = None) -> dict:
+        audit = audit_checks()
+        outcome = audit.evaluate(control_id, TestinfraProbe(host), params)
+        if audit.only_waivable_failed(outcome):
+            waive(control_id)
+        assert outcome["status"] == audit.PASS, audit.explain(outcome)
+        return outcome
+
+    return _check
 
 
 @pytest.hookimpl(wrapper=True)
