@@ -16,6 +16,7 @@ Loaded by the Molecule verifier (``-p teletreball_testinfra``). It gives:
 
 from __future__ import annotations
 
+import datetime
 import functools
 import pathlib
 
@@ -56,7 +57,12 @@ def waive(host):
             return
         if waiver.get("applies_to") == "container" and not host_is_container(host):
             return
-        pytest.skip(f"WAIVED {control_id}: {waiver['reason']}")
+        expires = datetime.date.fromisoformat(str(waiver.get("expires")))
+        if expires < datetime.datetime.now(datetime.UTC).date():
+            pytest.fail(f"the waiver of {control_id} expired on {expires}: review it "
+                        "(controls/waivers.yml), as the audit reports it FAIL")
+        pytest.skip(f"WAIVED {control_id} (approved by {waiver['approved_by']}, until "
+                    f"{expires}): {waiver['reason']}")
 
     return _waive
 
