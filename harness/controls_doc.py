@@ -22,8 +22,39 @@ def cell(text: object) -> str:
     return " ".join(str(text).split()).replace("|", "\\|")
 
 
+def cis_cell(control: dict) -> str:
+    """The CIS Debian 13 item(s), or (in italics) why there is none."""
+    if control.get("cis") is None:
+        return "*" + cell(control.get("cis_note") or "no CIS item, no reason given") + "*"
+    return cell(control["cis"])
+
+
+def ens_cell(codes: list[str], measures: dict) -> str:
+    """Each ENS measure with the lowest category that applies it."""
+    shown = []
+    for code in codes:
+        category = (measures.get(code) or {}).get("category")
+        shown.append(f"{code} ({category})" if category else code)
+    return ", ".join(shown)
+
+
+def waiver_cell(waiver: dict | None) -> str:
+    """The reason of a waiver, its approver and its expiry date when it has them."""
+    if not waiver:
+        return "no"
+    text = cell(waiver.get("reason", ""))
+    if waiver.get("approved_by"):
+        text += f" Approved by {cell(waiver['approved_by'])}."
+    if waiver.get("expires"):
+        # YAML reads an ISO date as a date; str() writes it back as YYYY-MM-DD.
+        text += f" Expires {cell(waiver['expires'])}."
+    return text
+
+
 def render() -> str:
-    controls = yaml.safe_load(CATALOGUE.read_text(encoding="utf-8"))["controls"]
+    catalogue = yaml.safe_load(CATALOGUE.read_text(encoding="utf-8"))
+    controls = catalogue["controls"]
+    measures = catalogue.get("ens_measures") or {}
     waivers = yaml.safe_load(WAIVERS.read_text(encoding="utf-8")).get("waivers", []) or []
     waived = {entry["control"]: entry for entry in waivers}
     lines = [
@@ -31,23 +62,50 @@ def render() -> str:
         "",
         "Generated from `controls/catalogue.yml` and `controls/waivers.yml` by",
         "`make controls-doc`; do not edit by hand. Apply one control alone with",
-        "`ansible-playbook playbooks/site.yml --tags <tag>`.",
+        "`ansible-playbook playbooks/site.yml --tags <tag>`. The header of the",
+        "catalogue says where the CIS numbers and the ENS categories were read.",
         "",
-        "| ID | Control | Tag | CIS Debian Linux 12 | ENS (RD 311/2022) | Test "
-        "| Waived in containers |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "CIS: item(s) of the CIS Debian Linux 13 Benchmark v1.0.0, or in italics why",
+        "there is none. ENS: measures of RD 311/2022 (anexo II), each with the lowest system",
+        "category at which it applies. Audited on: the inventory groups (or the",
+        "controller) where `playbooks/audit.yml` evaluates the control.",
+        "",
+        "| ID | Control | Tag | CIS Debian Linux 13 v1.0.0 | ENS (RD 311/2022) | Audited on "
+        "| Test | Waived in containers |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for control in controls:
-        waiver = waived.get(control["id"])
         lines.append(
-            "| {id} | {title} | `{tag}` | {cis} | {ens} | `{tests}` | {waiver} |".format(
+            "| {id} | {title} | `{tag}` | {cis} | {ens} | {audit} | `{tests}` | {waiver} |".format(
                 id=control["id"],
                 title=cell(control["title"]),
                 tag=control["tag"],
-                cis=cell(control["cis"]),
-                ens=", ".join(control["ens"]),
+                cis=cis_cell(control),
+                ens=ens_cell(control["ens"], measures),
+                audit=", ".join(f"`{target}`" for target in control.get("audit") or []),
                 tests=control["tests"],
-                waiver=cell(waiver["reason"]) if waiver else "no",
+                waiver=waiver_cell(waived.get(control["id"])),
+            )
+        )
+    lines += [
+        "",
+        "## ENS measures",
+        "",
+        "Category: the lowest system category at which RD 311/2022 applies the",
+        "measure; the note says which reinforcements higher categories add.",
+        "",
+        "| Measure | Name | Category | Note | Controls |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for code, measure in measures.items():
+        citing = [control["id"] for control in controls if code in control["ens"]]
+        lines.append(
+            "| {code} | {name} | {category} | {note} | {controls} |".format(
+                code=code,
+                name=cell(measure.get("name", "")),
+                category=cell(measure.get("category", "")),
+                note=cell(measure.get("note", "")),
+                controls=", ".join(citing),
             )
         )
     lines += ["", "## What each control does", ""]
