@@ -1,0 +1,157 @@
+"""The audit (playbooks/audit.yml) on the converged lab, as IT runs it on the
+council's hosts: every control PASS or WAIVED with its reason, nothing changed
+on any host; a control broken by hand is a FAIL on that host, with the line
+that shows it, and the run fails; the report's page opens in Chromium with no
+console error (its picture is docs/images/audit-report.png)."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import subprocess
+import time
+
+import pytest
+import yaml
+from stack_helpers import (
+    CREDENTIALS,
+    HOME,
+    LAB,
+    REPO,
+    copy_to_home,
+    credential_secrets,
+    machine,
+    run_site,
+)
+from teletreball_testinfra import run_converge
+
+REPORTS = pathlib.Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent")) / "reports"
+CATALOGUE = yaml.safe_load((REPO / "controls" / "catalogue.yml").read_text(encoding="utf-8"))
+# Where a file changed by the audit would be: configuration, programs, the
+# services' own data and the admins' homes (not the logs, which the audit's own
+# SSH or podman session and the services keep writing).
+WATCHED = "/etc /usr /opt /srv /root /home /var/lib/teletreball /var/spool"
+MARKER = "/run/tt-audit-marker"
+
+
+def lab_hosts():
+    inventory = yaml.safe_load((LAB / "hosts.yml").read_text(encoding="utf-8"))
+    return sorted(name for group in inventory["all"]["children"].values()
+                  for name in group["hosts"])
+
+
+def run_audit():
+    """playbooks/audit.yml on the lab; the finished process, the report's folder and its
+    report.json."""
+    before = set(REPORTS.glob("lab/*"))
+    result, _stats = run_converge(
+        "--extra-vars", f"teletreball_credentials_dir={CREDENTIALS}",
+        "--extra-vars", f"teletreball_audit_reports_dir={REPORTS}",
+        timeout=900, inventory=LAB / "hosts.yml", playbook=REPO / "playbooks" / "audit.yml",
+        check=False)
+    made = sorted(set(REPORTS.glob("lab/*")) - before)
+    assert len(made) == 1, (made, result.stdout[-3000:] + result.stderr[-3000:])
+    return result, made[0], json.loads((made[0] / "report.json").read_text(encoding="utf-8"))
+
+
+def statuses(report):
+    return {(host, control["id"]): control
+            for host, seen in report["hosts"].items() for control in seen["controls"]}
+
+
+@pytest.fixture(scope="module")
+def clean_audit():
+    """One audit of the converged lab, with a marker file on each host written just before."""
+    for name in lab_hosts():
+        machine(name).check_output(f"touch {MARKER}")
+    time.sleep(1.1)  # a file written after the marker has a later time stamp
+    start = time.time()
+    result, folder, report = run_audit()
+    return result, folder, report, time.time() - start
+
+
+def test_every_control_of_the_lab_passes_or_is_waived_with_its_reason(clean_audit):
+    result, folder, report, seconds = clean_audit
+    print(f"audit of the lab: {seconds:.0f} s")
+    outcomes = statuses(report)
+    failed = {key: control.get("findings") for key, control in outcomes.items()
+              if control["status"] not in ("PASS", "WAIVED")}
+    assert not failed, failed
+    assert result.returncode == 0, result.stdout[-3000:]
+    # Every host of the inventory and the controller, every catalogued control somewhere.
+    assert set(report["hosts"]) == set(lab_hosts()) | {"controller"}
+    assert {control["id"] for control in CATALOGUE["controls"]} == {
+        control_id for _host, control_id in outcomes}
+    for (host, control_id), control in outcomes.items():
+        if control["status"] == "WAIVED":
+            waiver = control["waiver"]
+            assert waiver["reason"].strip() and waiver["approved_by"].strip(), (host, control_id)
+            assert str(waiver["expires"]) > time.strftime("%Y-%m-%d"), (host, control_id)
+    assert (folder / "index.html").is_file() and (folder / "print.html").is_file()
+    assert oct(folder.stat().st_mode & 0o777) == "0o700"
+
+
+def test_the_report_holds_no_secret_of_the_credentials_folder(clean_audit):
+    _result, folder, _report, _seconds = clean_audit
+    text = "\n".join(path.read_text(encoding="utf-8") for path in folder.iterdir())
+    leaked = {source for value, source in credential_secrets().items() if value in text}
+    assert not leaked
+
+
+def test_the_audit_changes_nothing_on_any_host(clean_audit):
+    for name in lab_hosts():
+        found = machine(name).run(f"find {WATCHED} -xdev -newer {MARKER} -not -type d -print")
+        # A folder the host does not have is the only error find may meet.
+        assert found.rc == 0 or all("No such file or directory" in line
+                                    for line in found.stderr.splitlines()), found.stderr
+        assert found.stdout == "", (name, found.stdout)
+    stats, _seconds = run_site()
+    assert {host: counts["changed"] for host, counts in stats.items() if counts["changed"]} == {}
+
+
+@pytest.fixture
+def broken_controls():
+    """Root may log in over SSH on tt-vdi1 (a drop-in read first), and fail2ban is stopped
+    on tt-pbx; both are put back afterwards."""
+    desktop, pbx = machine("tt-vdi1"), machine("tt-pbx")
+    desktop.check_output("echo 'PermitRootLogin yes' > /etc/ssh/sshd_config.d/00-tt-break.conf")
+    pbx.check_output("systemctl stop fail2ban")
+    try:
+        yield
+    finally:
+        desktop.run("rm -f /etc/ssh/sshd_config.d/00-tt-break.conf")
+        pbx.run("systemctl start fail2ban")
+
+
+def test_a_control_broken_by_hand_fails_on_that_host_with_its_evidence(broken_controls):
+    result, folder, report = run_audit()
+    outcomes = statuses(report)
+    assert result.returncode != 0
+    root = outcomes[("tt-vdi1", "BL-SSH-02")]
+    assert root["status"] == "FAIL"
+    assert any("permitrootlogin yes" in finding["evidence"]
+               for finding in root["findings"] if not finding["ok"]), root["findings"]
+    assert outcomes[("tt-vdi2", "BL-SSH-02")]["status"] == "PASS"
+    assert outcomes[("tt-pbx", "PBX-BAN-01")]["status"] == "FAIL"
+    failed = {key for key, control in outcomes.items() if control["status"] == "FAIL"}
+    assert failed == {("tt-vdi1", "BL-SSH-02"), ("tt-pbx", "PBX-BAN-01")}
+    page = (folder / "index.html").read_text(encoding="utf-8")
+    assert "permitrootlogin yes" in page
+    # The run's failure names both.
+    assert "tt-vdi1 BL-SSH-02" in result.stdout and "tt-pbx PBX-BAN-01" in result.stdout
+
+
+def test_the_report_page_opens_in_chromium_without_a_console_error(clean_audit):
+    _result, folder, _report, _seconds = clean_audit
+    for name in ("index.html", "print.html"):
+        page_path = copy_to_home(folder / name)
+        shot = "/root/other/report.png"
+        outcome = HOME.run(f"report_page.py {page_path} --expect PASS --expect BL-SSH-02 "
+                           f"--screenshot {shot}")
+        page = json.loads(outcome.stdout.splitlines()[-1])
+        assert outcome.rc == 0 and page["ok"], page
+        assert page["details"] > 0
+        keep = os.environ.get("TT_AUDIT_SCREENSHOT")
+        if keep and name == "index.html":
+            subprocess.run(["podman", "cp", f"tt-home:{shot}", keep], check=True)
