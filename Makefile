@@ -6,7 +6,7 @@ export TT_ROOT := $(CURDIR)
 
 ROLE ?=
 
-.PHONY: help test check lab lab-destroy bench deps image apt-cache molecule controls-doc clean
+.PHONY: help test check lab lab-destroy audit bench deps image apt-cache molecule controls-doc clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -26,6 +26,9 @@ lab: ## Build the lab containers, deploy the whole stack, print how to use it
 
 lab-destroy: ## Remove every container and network that `make lab` made
 	harness/lab destroy
+
+audit: ## Audit the lab's hosts: every control live, report in reports/lab/<date-time>/
+	.venv/bin/ansible-playbook -i inventories/lab/hosts.yml playbooks/audit.yml
 
 bench: image ## Benchmark site.yml on the lab (BENCH_ARGS="--label after --cases nochange,ssh")
 	.venv/bin/python harness/bench.py $(BENCH_ARGS)

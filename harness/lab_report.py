@@ -100,6 +100,8 @@ def main(summary_path: str, inventory: str) -> int:
               "(baresip_ctl.py --instance home ...), chat.md (the rooms' video button)")
     print("Shell on a host:     podman exec -it <host> bash")
     print("Run the stack again: make lab   (a converged lab reports 0 changes)")
+    print("Audit the lab:       make audit   (every control checked live; the report is "
+          "reports/lab/<date-time>/index.html)")
     print("Remove the lab:      make lab-destroy")
 
     role_seconds = summary.get("role_seconds", {})
