@@ -432,7 +432,7 @@ def read_waivers(path, extra, known, today):
     name = os.path.basename(path)
     waivers = []
     for index, item in enumerate(listed):
-        waivers.append(read_waiver(item, f"{name} waivers[{index}]", "catalogue", known,
+        waivers.append(read_waiver(item, f"{name} waivers[{index}]", "waivers file", known,
                                    False, today, problems))
     for index, item in enumerate(extra):
         waivers.append(read_waiver(item, f"extra_waivers[{index}]", "inventory", known,
