@@ -1161,6 +1161,7 @@ def login_banner(ctx):
 
 CA_DIR = "/usr/local/share/ca-certificates/teletreball"
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+CA_HASHED_DIR = "/etc/ssl/certs"
 
 
 @control("BL-PKI-01")
@@ -1173,7 +1174,10 @@ def extra_ca_certificates(ctx):
                f"{CA_DIR}: " + (", ".join(path.rsplit("/", 1)[1] for path in present)
                                 or "(none)"))
     for path in declared:
-        verified = ctx.run("openssl", "verify", "-CAfile", CA_BUNDLE, path)
-        ctx.expect(verified.ok and verified.stdout.strip().endswith(": OK"),
-                   f"{path.rsplit('/', 1)[1]} is trusted by the system bundle",
-                   (verified.stdout.strip() or verified.stderr.strip())[:300])
+        for option, store, where in (("-CAfile", CA_BUNDLE, "the system bundle"),
+                                     ("-CApath", CA_HASHED_DIR, "the hashed folder")):
+            verified = ctx.run("openssl", "verify", option, store, path)
+            ctx.expect(verified.ok and verified.stdout.strip().endswith(": OK"),
+                       f"{path.rsplit('/', 1)[1]} is trusted through {where}",
+                       f"openssl verify {option} {store}: "
+                       + (verified.stdout.strip() or verified.stderr.strip())[:300])

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import pathlib
 import shlex
+
+import yaml
 
 # The scenario's instances are podman containers named after the platforms; the
 # podman backend runs a command in about 0.1 s, the ansible backend in about 1 s.
@@ -39,6 +42,17 @@ class Lab:
     host_address: str
     probe_address: str
     outside_address: str
+
+
+def allowed_network(lab: Lab) -> str:
+    """converge.yml's lab_allowed_network: the lower /25 of the scenario's /24."""
+    return f"{lab.probe_address.rsplit('.', 1)[0]}.0/25"
+
+
+def role_default(name: str):
+    """A default of the role (roles/baseline/defaults/main.yml) that converge.yml keeps."""
+    defaults = pathlib.Path(__file__).resolve().parents[3] / "defaults" / "main.yml"
+    return yaml.safe_load(defaults.read_text(encoding="utf-8"))[name]
 
 
 def tcp_connect(probe, source: str, destination: str, port: int) -> str:

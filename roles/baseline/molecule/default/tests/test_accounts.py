@@ -1,5 +1,6 @@
-"""Account defaults and sessions: BL-ACC-01..03, proven with a new account,
-login shells and an SSH session."""
+"""Account defaults and sessions: BL-ACC-01..03, proven by the controls' live
+checks (the files, as playbooks/audit.yml checks them on the council's hosts)
+and with a new account, login shells and an SSH session."""
 
 from __future__ import annotations
 
@@ -26,6 +27,12 @@ def ageing(host, user: str) -> dict[str, str]:
 
 
 @pytest.mark.control("BL-ACC-01")
+def test_login_defs_sets_password_ageing(control_check):
+    control_check("BL-ACC-01", {"password_max_days": 365, "password_min_days": 1,
+                                "password_warn_age": 7})
+
+
+@pytest.mark.control("BL-ACC-01")
 def test_a_new_account_gets_password_ageing(host, new_user):
     values = ageing(host, new_user)
     assert 1 <= int(values["Maximum number of days between password change"]) <= 365
@@ -39,6 +46,11 @@ def is_027_or_stricter(umask: str) -> bool:
 
 
 @pytest.mark.control("BL-ACC-02")
+def test_login_defs_and_pam_set_umask_027(control_check):
+    control_check("BL-ACC-02", {"umask": "027"})
+
+
+@pytest.mark.control("BL-ACC-02")
 def test_a_login_shell_gets_umask_027(host, new_user):
     umask = host.check_output(f"su - {new_user} -c umask").strip()
     assert is_027_or_stricter(umask), umask
@@ -49,6 +61,11 @@ def test_an_ssh_session_gets_umask_027(probe, lab):
     result = ssh_from_probe(probe, lab, ADMIN_USER, "umask", options=f"-i {ADMIN_KEY}")
     assert result.rc == 0, result.stderr
     assert is_027_or_stricter(result.stdout.strip()), result.stdout
+
+
+@pytest.mark.control("BL-ACC-03")
+def test_the_profile_sets_a_read_only_timeout(control_check):
+    control_check("BL-ACC-03", {"shell_timeout": 900})
 
 
 @pytest.mark.control("BL-ACC-03")
