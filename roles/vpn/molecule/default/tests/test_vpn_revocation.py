@@ -13,6 +13,7 @@ import pytest
 from teletreball_testinfra import run_converge
 from vpn_helpers import (
     CREDENTIALS,
+    audit_params,
     client,
     gateway_tunnel_address,
     profile_path,
@@ -23,7 +24,8 @@ testinfra_hosts = ["podman://vpn-gateway"]
 
 
 @pytest.mark.control("VPN-REV-01")
-def test_revoked_device_loses_access_other_tunnels_keep_working(host, tunnels, measurement):
+def test_revoked_device_loses_access_other_tunnels_keep_working(host, tunnels, measurement,
+                                                                control_check):
     """Remove agent's laptop, re-run the role, ping from clerk all along."""
     gateway = gateway_tunnel_address(host)
     clerk = tunnels["b"]
@@ -53,7 +55,9 @@ def test_revoked_device_loses_access_other_tunnels_keep_working(host, tunnels, m
     assert transmitted > 20
     assert loss <= 5.0, f"the other tunnel lost {loss:.1f} % of its pings during the re-run"
 
-    assert agent_public not in host.check_output("wg show wg0 peers")
+    # The running peers are the directory's present devices: the laptop's is gone.
+    outcome = control_check("VPN-REV-01", audit_params(staff))
+    assert agent_public not in str(outcome["evidence"])
     agent = client("a")
     assert agent.run(f"ping -c 3 -W 2 {gateway}").rc != 0, "the revoked device still gets through"
     revoked = list((CREDENTIALS / "revoked" / "vpn").glob("agent-laptop-*"))
@@ -62,6 +66,7 @@ def test_revoked_device_loses_access_other_tunnels_keep_working(host, tunnels, m
     # Back to the scenario's inventory: a new key for the laptop, the tunnel works again.
     run_converge()
     assert tunnel_up("a").run(f"ping -c 3 -W 2 {gateway}").rc == 0
+    control_check("VPN-REV-01", audit_params())
 
 
 @pytest.mark.control("VPN-KEY-01")

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
 import pathlib
 import re
 import subprocess
+import sys
 
 import testinfra
+import yaml
+from teletreball_testinfra import REPO_ROOT
 
 CREDENTIALS = pathlib.Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent")) / (
     "credentials"
@@ -60,3 +65,46 @@ def can_connect(host, address, port):
 
 def gateway_tunnel_address(host):
     return host.check_output("ip -4 -o addr show wg0 | awk '{print $4}' | cut -d/ -f1")
+
+
+def _repo_module(name, path):
+    """A Python file of the repository, loaded once under ``name``."""
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def scenario_vars():
+    """The group_vars of all in the scenario's molecule.yml (the inventory)."""
+    scenario = pathlib.Path(os.environ.get("MOLECULE_SCENARIO_DIRECTORY",
+                                           pathlib.Path(__file__).parents[1]))
+    config = yaml.safe_load((scenario / "molecule.yml").read_text(encoding="utf-8"))
+    return config["provisioner"]["inventory"]["group_vars"]["all"]
+
+
+def audit_params(staff=None):
+    """The params roles/vpn/tasks/audit.yml passes the live checks, for this scenario:
+    the directory derived as the preflight does (module_utils/teletreball_directory.py,
+    with the addresses of the credentials folder) and the role's own filters
+    (teletreball_vpn_devices, teletreball_vpn_access_rules)."""
+    inventory = scenario_vars()
+    staff = inventory["teletreball_staff"] if staff is None else staff
+    builder = _repo_module("ansible.module_utils.teletreball_directory",
+                           REPO_ROOT / "module_utils" / "teletreball_directory.py")
+    filters = _repo_module("tt_vpn_test_filters",
+                           REPO_ROOT / "filter_plugins" / "teletreball_filters.py")
+    state = json.loads((CREDENTIALS / "vpn-addresses.json").read_text(encoding="utf-8"))
+    directory = builder.build_directory(staff, inventory["teletreball_access"], state)
+    networks = inventory["teletreball_networks"]
+    return {
+        "vpn_interface": "wg0",
+        "vpn_pool": networks["vpn_pool"],
+        "vpn_client_dns": [],
+        "vpn_access_rules": filters.vpn_access_rules(directory, inventory["teletreball_services"],
+                                                     networks),
+        "vpn_devices": filters.vpn_devices(directory),
+        "vpn_absent_people": directory["absent"],
+    }
