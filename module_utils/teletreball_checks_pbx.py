@@ -399,23 +399,22 @@ def pbx_sip_and_media_to_phones_and_carrier(ctx):
     ctx.expect(not outside, "the phones' set holds VPN devices and listed sources only",
                (f"outside {' '.join(networks)}: {', '.join(outside)}" if outside else
                 f"set pbx_phone_sources: {len(phones)} elements in {' '.join(networks)}"))
-    allowed = {("tcp", tls_port), ("udp", udp_port)}
-    extra = []
-    for sock in ctx.listening():
-        if sock["process"] != "asterisk":
-            continue
-        port, proto = sock["port"], sock["proto"]
-        if (proto, port) in allowed or (proto == "udp" and isinstance(port, int)
-                                       and first <= port <= last):
-            continue
-        if port == ami_port and sock["address"] in ("127.0.0.1", "::1"):
-            continue
-        extra.append(f"{proto} {sock['address']}:{port}")
-    ctx.expect(not extra,
-               "Asterisk listens on SIP TLS, the trunk's UDP, media, and AMI on the loopback only",
-               ("also: " + ", ".join(extra)) if extra else
-               f"asterisk: tcp {tls_port}, udp {udp_port}, udp {first}-{last}, "
-               f"127.0.0.1:{ami_port}")
+    sockets = ctx.listening()
+    tls = [f"{s['address']}:{s['port']}" for s in sockets
+           if s["proto"] == "tcp" and s["port"] == tls_port]
+    ctx.expect(bool(tls), f"SIP over TLS listens on tcp {tls_port}",
+               f"tcp {tls_port}: {', '.join(tls) or 'nothing listens'}")
+    trunk = bool(ctx.params.get("trunk_sources"))
+    plain = [f"{s['address']}:{s['port']}" for s in sockets
+             if s["proto"] == "udp" and s["port"] == udp_port]
+    ctx.expect(bool(plain) == trunk,
+               f"plain SIP (udp {udp_port}) listens " + ("for the trunk" if trunk else "nowhere"),
+               f"udp {udp_port}: {', '.join(plain) or 'nothing listens'}")
+    ami = [f"{s['address']}:{s['port']}" for s in sockets
+           if s["proto"] == "tcp" and s["port"] == ami_port]
+    ctx.expect(all(a.rsplit(":", 1)[0] in ("127.0.0.1", "::1") for a in ami),
+               f"AMI (tcp {ami_port}) on the loopback only",
+               f"tcp {ami_port}: {', '.join(ami) or 'nothing listens'}")
 
 
 # --- PBX-BAN-01 ----------------------------------------------------------------
