@@ -18,6 +18,7 @@ import re
 import stat
 
 import pytest
+import teletreball_testinfra
 import testinfra
 
 REPO = os.environ.get("PACKAGE_REPO_TEST_REPO", "repo")
@@ -35,6 +36,8 @@ CACHE = (
 )
 
 testinfra_hosts = [f"podman://{CLIENT}"]
+# package_repo_packages of molecule.yml: the clients pin src:asterisk alone.
+CLIENT_SOURCES = ["asterisk"]
 
 
 def repo_host():
@@ -66,6 +69,34 @@ def scratch_update(host, signed_by: str | None):
     )
 
 
+def repo_params(host, **role) -> dict:
+    """The params of REPO-SIG-01 (roles/package_repo/tasks/audit.yml) in this scenario."""
+    fingerprint = (CREDENTIALS / "package-repo" / "signing-key.fingerprint").read_text()
+    return {"repo_fingerprint": fingerprint.strip(), "repo_url": repo_url(host),
+            "repo_suite": SUITE, "repo_origin": ORIGIN, "repo_client_sources": CLIENT_SOURCES,
+            **role}
+
+
+@pytest.mark.control("REPO-SIG-01")
+def test_the_client_trusts_the_pinned_key_for_its_source_and_pins_the_packages(
+        host, control_check):
+    """The audit's check on the PBX: the deb822 source with Signed-By, the key of the
+    controller's fingerprint and in no global keyring, no other source of the repository,
+    the pins, and apt's lists of the repository at priority -1."""
+    control_check("REPO-SIG-01", repo_params(host, repo_client=True))
+
+
+@pytest.mark.control("REPO-SIG-01")
+def test_the_repository_host_publishes_a_release_signed_by_the_council_key(host):
+    """The audit's check on the repository host: the published key is the controller's,
+    sqv verifies Release with it and not with Debian's key, InRelease carries Release."""
+    audit = teletreball_testinfra.audit_checks()
+    outcome = audit.evaluate(
+        "REPO-SIG-01", teletreball_testinfra.TestinfraProbe(repo_host()),
+        repo_params(host, repo_server=True, repo_publish_dir="/srv/teletreball-repo"))
+    assert outcome["status"] == audit.PASS, audit.explain(outcome)
+
+
 @pytest.mark.control("REPO-SIG-01")
 def test_release_is_signed_by_the_council_key_kept_on_the_controller(host):
     key_dir = CREDENTIALS / "package-repo"
@@ -94,9 +125,8 @@ def test_release_is_signed_by_the_council_key_kept_on_the_controller(host):
 
 @pytest.mark.control("REPO-SIG-01")
 def test_apt_refuses_the_repository_without_its_pinned_key(host):
-    # The key is trusted for this one source only (Signed-By), never globally.
-    assert f"Signed-By: {KEYRING}" in host.file(SOURCE).content_string
-    assert host.run("grep -rl 'teletreball' /etc/apt/trusted.gpg.d /etc/apt/trusted.gpg").rc != 0
+    # The key is trusted for this one source only (Signed-By), never globally: the
+    # audit's check (above); here apt itself, with and without that key.
     good = scratch_update(host, KEYRING)
     assert good.rc == 0, good.stdout + good.stderr
     unsigned = scratch_update(host, None)
@@ -125,10 +155,7 @@ def test_asterisk_is_installed_from_the_council_repository(host):
         f"list {SUITE} asterisk"
     )
     assert listed.strip() == installed
-    # Everything else of the repository is pinned away.
-    preferences = host.file("/etc/apt/preferences.d/teletreball.pref").content_string
-    assert "Package: src:asterisk" in preferences
-    assert f"Package: *\nPin: release o={ORIGIN}\nPin-Priority: -1" in preferences
+    # Everything else of the repository is pinned away: the audit's check (above).
     # Asterisk's sounds come from Debian, not from the council.
     sounds = host.run("apt-cache policy asterisk-core-sounds-en").stdout
     assert SUITE not in sounds

@@ -48,10 +48,26 @@ ISSUED = {
 # The certificate issued elsewhere (prepare.yml), installed by the role.
 EXTERNAL = {"name": "portal", "dns": "portal.teletreball.test", "owner": "root", "group": "tt-svc"}
 
-# Files the CA folder on the controller may hold: no host key ever gets there.
-CA_FILES = {"ca.key", "ca.passphrase", "ca.csr", "ca.crt"}
-
 REPO = pathlib.Path(os.environ.get("TT_ROOT") or pathlib.Path(__file__).resolve().parents[5])
+
+
+def ca_params() -> dict:
+    """The params of PKI-CA-01 (roles/pki/tasks/audit.yml) in this scenario: pki_ca_dir,
+    the default CA key (pki_ca_key_type RSA)."""
+    return {"pki_ca_dir": str(ca_dir()), "pki_ca_key": {"type": "RSA", "size": 4096}}
+
+
+def crt_params(issued: bool) -> dict:
+    """The params of PKI-CRT-01 (roles/pki/tasks/audit.yml): the controller's CA and, on
+    pki-server, the certificates of molecule.yml (none on pki-client)."""
+    certificates = [
+        {"name": name, "common_name": item["common_name"],
+         "subject_alt_names": sorted(item["sans"]), "owner": item["owner"],
+         "group": item["group"], "key_mode": f"{item['key_mode']:04o}"}
+        for name, item in sorted(ISSUED.items())
+    ] if issued else []
+    return {"pki_ca_certificate": (ca_dir() / "ca.crt").read_text(encoding="utf-8"),
+            "pki_certificates": certificates, "pki_renew_days_before": RENEW_DAYS_BEFORE}
 
 
 def ephemeral_dir() -> pathlib.Path:

@@ -14,9 +14,6 @@ from pki_helpers import (
     PKI_DIR,
     SERVER,
     VALIDITY_DAYS,
-    ca_dir,
-    public_key_of_certificate,
-    public_key_of_key,
     verify,
 )
 
@@ -32,10 +29,6 @@ def names(certificate: x509.Certificate) -> set[str]:
     return {f"DNS:{name}" for name in sans.get_values_for_type(x509.DNSName)} | {
         f"IP:{address}" for address in sans.get_values_for_type(x509.IPAddress)
     }
-
-
-def test_the_installed_ca_is_the_controller_ca(host):
-    assert host.file(f"{PKI_DIR}/ca.crt").content == (ca_dir() / "ca.crt").read_bytes()
 
 
 @pytest.mark.parametrize("name", sorted(ISSUED))
@@ -68,26 +61,13 @@ def test_certificate_has_the_requested_names_and_usages(host, name):
 
 
 @pytest.mark.parametrize("name", sorted(ISSUED))
-def test_chain_files_end_with_the_ca(host, name):
-    ca = host.file(f"{PKI_DIR}/ca.crt").content
-    certificate = host.file(f"{PKI_DIR}/{name}.crt").content
-    assert host.file(f"{PKI_DIR}/{name}.chain.crt").content == ca
-    assert host.file(f"{PKI_DIR}/{name}.fullchain.crt").content == certificate + ca
-
-
-@pytest.mark.parametrize("name", sorted(ISSUED))
-def test_private_key_is_private_owned_as_requested_and_matches(host, name):
+def test_private_key_is_of_the_type_asked_and_readable_by_its_owner_only(host, name):
+    # Its mode, owner and group, and that it matches the certificate: PKI-CRT-01's check
+    # (test_trust.py).
     expected = ISSUED[name]
-    key = host.file(f"{PKI_DIR}/{name}.key")
-    assert key.mode == expected["key_mode"]
-    assert key.user == expected["owner"]
-    assert key.group == expected["group"]
     public_key = load(host, f"{PKI_DIR}/{name}.crt").public_key()
     key_classes = {"RSA": rsa.RSAPublicKey, "EC": ec.EllipticCurvePublicKey}
     assert isinstance(public_key, key_classes[expected["key_type"]])
-    assert public_key_of_key(host, f"{PKI_DIR}/{name}.key") == public_key_of_certificate(
-        host, f"{PKI_DIR}/{name}.crt"
-    )
     # The owner (a service account) can read its key; other accounts cannot.
     assert host.run(f"runuser -u {expected['owner']} -- cat {PKI_DIR}/{name}.key").rc == 0
     assert host.run(f"runuser -u nobody -- cat {PKI_DIR}/{name}.key").rc != 0

@@ -28,6 +28,7 @@ import json
 import shlex
 
 import pytest
+import teletreball_testinfra
 import testinfra
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -39,6 +40,7 @@ from pki_helpers import (
     VALIDITY_DAYS,
     ca_dir,
     converge,
+    crt_params,
     extra_vars,
 )
 
@@ -167,6 +169,12 @@ def first_run():
     assert before["sip"]["in_window"], "sip should expire inside the renewal window"
     assert before["intranet"]["verifies"] and not before["intranet"]["in_window"]
     assert EXTRA_SAN not in before["intranet"]["sans"]
+    # The audit's check sees what the run is about to mend: "sip" is due.
+    audit = teletreball_testinfra.audit_checks()
+    outcome = audit.evaluate("PKI-CRT-01", teletreball_testinfra.TestinfraProbe(host),
+                             crt_params(issued=True))
+    assert [finding["requirement"] for finding in audit.failed_findings(outcome)] == [
+        "sip: not inside the renewal window (30 days)"], audit.explain(outcome)
 
     summary = converge(*RENEWAL_RUN, *extra_vars(molecule_extra_sans=[EXTRA_SAN]),
                        "--extra-vars", json.dumps({"molecule_extra_certificates": COPY_OF_SIP}))
@@ -196,9 +204,10 @@ def test_a_certificate_whose_request_changed_is_reissued(first_run):
 
 
 @pytest.mark.control("PKI-CRT-01")
-def test_back_to_the_request_only_that_certificate_is_reissued(host, first_run):
+def test_back_to_the_request_only_that_certificate_is_reissued(host, first_run, control_check):
     """A run with the scenario's settings: "intranet" is reissued without the
-    added name; the renewed "sip" is outside the window and kept."""
+    added name; the renewed "sip" is outside the window and kept: the audit's check
+    passes again."""
     assert RENEW_DAYS_BEFORE < VALIDITY_DAYS
     before = first_run["after"]
 
@@ -209,3 +218,4 @@ def test_back_to_the_request_only_that_certificate_is_reissued(host, first_run):
     assert_reissued(before["intranet"], after["intranet"])
     assert after["intranet"]["sans"] == before["intranet"]["sans"] - {EXTRA_SAN}
     assert after["sip"]["serial"] == before["sip"]["serial"], "the renewed sip was reissued again"
+    control_check("PKI-CRT-01", crt_params(issued=True))

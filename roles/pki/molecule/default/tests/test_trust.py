@@ -11,6 +11,7 @@ from pki_helpers import (
     SERVER,
     SYSTEM_BUNDLE,
     TRUST_FILE,
+    crt_params,
     curl,
     start_tls_server,
     stop_tls_server,
@@ -29,10 +30,19 @@ def intranet_tls(server):
     stop_tls_server(server, PORT)
 
 
-def test_the_internal_ca_is_in_the_system_store(host):
-    for store in (f"-CAfile {SYSTEM_BUNDLE}", "-CApath /etc/ssl/certs"):
-        result = host.run(f"openssl verify {store} {TRUST_FILE}")
-        assert result.rc == 0, result.stdout + result.stderr
+@pytest.mark.control("PKI-CRT-01")
+def test_certificates_are_valid_verified_and_the_ca_trusted(host, control_check):
+    """The audit's check on both hosts: the installed CA and the trust store's are the
+    controller's, the system bundle holds it; on pki-server each certificate of
+    molecule.yml is valid, signed by the CA, outside the renewal window, has its names,
+    matches its key (0600/0640, owned as asked) and its chain files."""
+    control_check("PKI-CRT-01", crt_params(issued=host.backend.get_hostname() == "pki-server"))
+
+
+def test_the_internal_ca_is_in_the_hashed_store(host):
+    # The system bundle is the check's; OpenSSL's hashed folder is what other clients read.
+    result = host.run(f"openssl verify -CApath /etc/ssl/certs {TRUST_FILE}")
+    assert result.rc == 0, result.stdout + result.stderr
 
 
 DNS_NAMES = sorted(name[4:] for name in ISSUED["intranet"]["sans"] if name.startswith("DNS:"))
