@@ -19,11 +19,13 @@ import stat
 import pytest
 import testinfra
 from teletreball_testinfra import run_converge
-from vdi_helpers import CREDENTIALS, fresh_code, login_refused, password
+from vdi_helpers import CREDENTIALS, audit_params, fresh_code, login_refused, password
 
 testinfra_hosts = ["podman://vdi-host"]
 
-ACCOUNTS_RUN = ("--tags", "vdi_accounts")
+# The accounts and the second factor: an offboarded person's TOTP secret goes in
+# the same run (VDI-REV-01).
+ACCOUNTS_RUN = ("--tags", "vdi_accounts,vdi_second_factor")
 FIND_ARCHIVES = "find /var/backups/teletreball/desktops -name 'clerk-*.tar.gz'"
 
 STAFF = [
@@ -60,19 +62,21 @@ def offboarding_run():
 
 @pytest.mark.control("VDI-ACC-01")
 def test_a_person_outside_the_login_group_is_refused_and_the_run_restores_it(
-        host, offboarding_run):
+        host, offboarding_run, control_check):
     assert offboarding_run["agent_refused"], "agent logged in while outside the login group"
     assert "agent" in offboarding_run["sesman_log"]
-    assert "remote-desktop" in host.user("agent").groups, "the run did not put agent back"
+    # The run put agent back: the login group is agent alone (clerk is absent).
+    control_check("VDI-ACC-01", audit_params(STAFF))
     assert host.check_output("passwd -S agent").split()[1] == "P"
 
 
 @pytest.mark.control("VDI-REV-01")
 def test_an_offboarded_person_is_locked_at_once_and_archived_after_retention(
-        host, offboarding_run):
+        host, offboarding_run, control_check):
     home = offboarding_run["home"]
-    assert host.check_output("passwd -S clerk").split()[1] == "L"
-    assert "remote-desktop" not in host.user("clerk").groups
+    # Locked and expired, out of the login group, no process, no TOTP secret.
+    outcome = control_check("VDI-REV-01", audit_params(STAFF))
+    assert any(f["evidence"].startswith("clerk: password locked") for f in outcome["findings"])
     assert host.file(f"{home}/informe.txt").exists  # kept during the retention
     assert login_refused(host, "clerk", password("clerk") + fresh_code("clerk"))
     # The other person is not affected.
@@ -84,9 +88,8 @@ def test_an_offboarded_person_is_locked_at_once_and_archived_after_retention(
     assert not host.file(home).exists
     archives = sorted(set(host.check_output(FIND_ARCHIVES).split()) - offboarding_run["archives"])
     assert len(archives) == 1
-    archive = host.file(archives[0])
-    assert archive.user == "root" and archive.mode == 0o600
-    assert host.file("/var/backups/teletreball/desktops").mode == 0o700
+    # The archives are root's 0600 in a 0700 folder; clerk has no account.
+    control_check("VDI-REV-01", audit_params(STAFF))
     listing = host.check_output(f"tar -tzf {archives[0]}")
     assert "informe.txt" in listing
     # The welcome pack is archived on the controller, not deleted.
@@ -97,7 +100,7 @@ def test_an_offboarded_person_is_locked_at_once_and_archived_after_retention(
 
 @pytest.mark.control("TT-ID-01")
 def test_a_username_given_to_another_person_gets_a_fresh_home_and_password(
-        host, offboarding_run):
+        host, offboarding_run, control_check):
     """The username agent now belongs to somebody else (another e-mail): her
     predecessor's home and welcome pack are archived, and she starts empty with new
     secrets (issue 18 D). Runs last: it changes agent."""
@@ -108,6 +111,9 @@ def test_a_username_given_to_another_person_gets_a_fresh_home_and_password(
     staff = [dict(p, email="agent.nova@prova.teletreball.test", name="Agent Nova")
              if p["username"] == "agent" else p for p in STAFF]
     run_converge(*ACCOUNTS_RUN, "--extra-vars", json.dumps({"teletreball_staff": staff}))
+    # The host records agent's account as the new person's.
+    control_check("TT-ID-01", {"tt_desktop_identities":
+                               audit_params(staff)["tt_desktop_identities"]})
     agent = host.user("agent")
     assert agent.exists and agent.gecos.startswith("Agent Nova")
     assert not host.file(f"{agent.home}/privat.txt").exists

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
 import pathlib
 import subprocess
+import sys
 import time
 import urllib.parse
 
 import testinfra
-from teletreball_testinfra import wait_for
+import yaml
+from teletreball_testinfra import REPO_ROOT, wait_for
 
 CREDENTIALS = pathlib.Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent")) / (
     "credentials"
@@ -134,3 +138,67 @@ def login_refused(host, username, secret_text):
 
 def can_connect(machine, port=3389):
     return machine.run(f"timeout 4 bash -c '</dev/tcp/{SERVER}/{port}'").rc == 0
+
+
+def _repo_module(name, path):
+    """A Python file of the repository, loaded once under ``name``."""
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def scenario_vars(group):
+    """The group_vars of ``group`` in the scenario's molecule.yml (the inventory)."""
+    scenario = pathlib.Path(os.environ.get("MOLECULE_SCENARIO_DIRECTORY",
+                                           pathlib.Path(__file__).parents[1]))
+    config = yaml.safe_load((scenario / "molecule.yml").read_text(encoding="utf-8"))
+    return config["provisioner"]["inventory"]["group_vars"].get(group, {})
+
+
+def directory(staff=None):
+    """The staff directory as the preflight derives it for this scenario
+    (module_utils/teletreball_directory.py, the addresses of the credentials folder)."""
+    inventory = scenario_vars("all")
+    builder = _repo_module("ansible.module_utils.teletreball_directory",
+                           REPO_ROOT / "module_utils" / "teletreball_directory.py")
+    state = json.loads((CREDENTIALS / "vpn-addresses.json").read_text(encoding="utf-8"))
+    return builder.build_directory(inventory["teletreball_staff"] if staff is None else staff,
+                                   inventory["teletreball_access"], state,
+                                   desktop_hosts=[SERVER])
+
+
+def audit_params(staff=None):
+    """The params roles/vdi/tasks/audit.yml (and, for TT-ID-01,
+    roles/teletreball/tasks/audit.yml) pass the live checks, for this scenario: the
+    role's defaults with the scenario's group_vars, the people of the directory as
+    the role selects them (_vdi_people) and its RDP sources (_vdi_rdp_sources, with
+    the role's filter teletreball_vpn_access_rules)."""
+    inventory, host_vars = scenario_vars("all"), scenario_vars("vdi_hosts")
+    derived = directory(staff)
+    filters = _repo_module("tt_vdi_test_filters",
+                           REPO_ROOT / "filter_plugins" / "teletreball_filters.py")
+    people = [p for p in derived["people"]
+              if p["state"] == "present" and p["desktop"] and p["desktop_host"] == SERVER]
+    desktop = [rule for rule in filters.vpn_access_rules(
+        derived, inventory["teletreball_services"], inventory["teletreball_networks"])
+        if rule["service"] == "desktop"]
+    sources = (desktop[0]["sources"] if desktop else []) + list(
+        host_vars.get("vdi_vpn_gateway_addresses", [])) + list(
+        host_vars.get("vdi_rdp_extra_sources", []))
+    return {
+        "vdi_port": 3389, "vdi_tls_min_version": "TLSv1.2",
+        "vdi_tls_ciphers": "ECDHE+AESGCM:ECDHE+CHACHA20", "vdi_address": SERVER,
+        "vdi_ca_file": "/etc/teletreball/pki/ca.crt", "vdi_login_group": "remote-desktop",
+        "vdi_totp_window": 2,
+        "vdi_idle_time_limit": host_vars.get("vdi_idle_time_limit", 3600),
+        "vdi_disconnected_time_limit": host_vars.get("vdi_disconnected_time_limit", 1800),
+        "vdi_kill_disconnected": True, "vdi_max_sessions": 50,
+        "vdi_archive_dir": "/var/backups/teletreball/desktops",
+        "vdi_users": [p["username"] for p in people],
+        "vdi_rdp_sources": list(dict.fromkeys(sources)),
+        "vdi_absent_people": derived["absent"],
+        "tt_desktop_identities": {p["username"]: p["identity"] for p in people},
+    }
