@@ -1115,7 +1115,9 @@ def sudo_pty_and_log(ctx):
     defaults = []
     for path in ["/etc/sudoers"] + sorted(listed.stdout.split()):
         for line in (ctx.read(path, evidence=path == SUDOERS_FILE) or "").splitlines():
-            if re.match(r"^\s*Defaults\s", line):
+            # Also Defaults:user, @host, >runas and !command: a scoped !use_pty
+            # leaves those sessions without a pseudo-terminal.
+            if re.match(r"^\s*Defaults(?:[:@>!]\S+)?\s", line):
                 defaults.append((path, line.split(None, 1)[1].strip()))
     use_pty = None
     logfile = None

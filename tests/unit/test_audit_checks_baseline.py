@@ -718,6 +718,9 @@ def test_sudo01_pty_and_log_file():
     assert check("BL-SUDO-01", sudo_host(), params)["status"] == audit.PASS
     outcome = check("BL-SUDO-01", sudo_host({"/etc/sudoers.d/zz-local": "Defaults !use_pty\n"}))
     assert evidence(outcome) == ["/etc/sudoers.d/zz-local: Defaults !use_pty"]
+    scoped = sudo_host({"/etc/sudoers.d/zz-local": "Defaults:backup !use_pty\n"})
+    assert failed(check("BL-SUDO-01", scoped)) == [
+        "sudo runs commands in a pseudo-terminal (use_pty)"]
     assert failed(check("BL-SUDO-01", sudo_host(), {"sudo_logfile": "/var/log/other.log"})) == [
         "sudo logs every command to /var/log/other.log"]
 
