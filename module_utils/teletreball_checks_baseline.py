@@ -553,6 +553,11 @@ def firewall_openings_declared(ctx):
         said = checked.stderr.strip()[:300] or ("no error" if checked.ok else f"exit {checked.rc}")
         ctx.expect(checked.ok, "the configuration with its drop-ins passes nft -c",
                    f"{NFT_CHECKER}: {said}")
+    config = ctx.stat(NFT_CONFIG)
+    ctx.expect(bool(config) and config["user"] == "root" and int(config["mode"], 8) & 0o022 == 0,
+               "the firewall's configuration is root's, not writable by others",
+               f"{NFT_CONFIG}: " + (f"{config['mode']} {config['user']}" if config
+                                    else "missing"))
     folder = ctx.stat(NFT_DROPIN_DIR)
     ctx.expect(bool(folder) and folder["user"] == "root" and int(folder["mode"], 8) & 0o022 == 0,
                "the drop-in folder is root's, not writable by others",

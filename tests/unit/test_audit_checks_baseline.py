@@ -206,6 +206,7 @@ def firewall_host(chains=None, sets=None, rules=None, dropin=VDI_DROPIN):
                       {DROPIN: dropin} if dropin else {})
     probe.active("nftables.service")
     probe.stat("/usr/local/sbin/teletreball-nft-check", "0755")
+    probe.stat("/etc/nftables.conf", "0640")
     probe.stat("/etc/nftables.d", "0750", kind="directory")
     return probe
 
