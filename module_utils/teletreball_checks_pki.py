@@ -29,6 +29,8 @@ roles/teletreball/tasks/audit.yml (TT-*)
   directory_staff       the staff directory (teletreball_staff)
   directory_inert, directory_expression   the group_vars file the vars plugin read it
                         from as data, or as an expression (empty: neither)
+  directory_elsewhere   true when the directory comes from neither (it is then not
+                        passed: templating it could run a lookup in a name)
   directory_networks, directory_groups, directory_access, directory_services,
   directory_extension_range, directory_vpn_pool, directory_desktop_hosts,
   directory_extension_quarantine_days    the rest of the inventory the preflight reads
@@ -670,13 +672,14 @@ def directory_is_data(ctx):
     staff = ctx.params.get("directory_staff")
     inert = ctx.params.get("directory_inert")
     expression = ctx.params.get("directory_expression")
-    ctx.expect(bool(inert or expression or not staff),
+    elsewhere = bool(ctx.params.get("directory_elsewhere"))
+    ctx.expect(not elsewhere and bool(inert or expression or not staff),
                "teletreball_staff comes from group_vars, read as data by the vars plugin",
                f"read as data from {inert}" if inert
                else f"an expression in {expression}, templated by Ansible" if expression
-               else "no staff directory is defined" if not staff
-               else "teletreball_staff comes from elsewhere (hosts.yml, extra vars, a plugin): "
-                    "Ansible templates it")
+               else "teletreball_staff comes from elsewhere (hosts.yml, extra vars, a plugin), "
+                    "where Ansible templates it: not read" if elsewhere or staff
+               else "no staff directory is defined")
     if not staff:
         return
     if not isinstance(staff, list):
@@ -709,6 +712,9 @@ def directory_is_data(ctx):
 @control("TT-EXT-01")
 def extensions_quarantined(ctx):
     folder = _credentials_dir(ctx)
+    if ctx.params.get("directory_elsewhere"):
+        raise CheckError("teletreball_staff does not come from group_vars, so it is not read "
+                         "(TT-DIR-01)")
     path = f"{folder}/vpn-addresses.json"
     text = ctx.read(path, evidence=False)
     try:

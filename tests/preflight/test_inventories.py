@@ -245,6 +245,75 @@ def test_a_directory_outside_group_vars_is_refused_unread(tmp_path):
     assert not (tmp_path / "credentials").exists()
 
 
+# --- the audit's checks of the directory on the controller (playbooks/audit.yml) ------------
+
+def audit_controller(inventory, folder):
+    """The outcomes of TT-DIR-01, TT-EXT-01 and TT-SEC-01 as playbooks/audit.yml checks them
+    on the controller: {id: outcome}."""
+    outcomes = folder / "audit-outcomes.json"
+    outcomes.unlink(missing_ok=True)
+    result = ansible_playbook(inventory, "../tests/preflight/audit_controller.yml",
+                              "-e", f"audit_outcomes_file={outcomes}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return {item["id"]: item for item in json.loads(outcomes.read_text())}
+
+
+def failed_requirements(outcome):
+    return [finding["requirement"] for finding in outcome["findings"] if not finding["ok"]]
+
+
+@pytest.mark.control("TT-DIR-01")
+def test_the_audit_reads_the_directory_as_data_and_names_control_characters(tmp_path):
+    """The audit's checks after a real preflight: a lookup in a name stays text there too;
+    a bidirectional override added to a department since, a loose credentials file and an
+    extension nobody recorded are each a FAIL with what is wrong."""
+    marker = tmp_path / "pwned"
+    credentials = tmp_path / "credentials"
+    data = lab_data(credentials)
+    data["teletreball_staff"][0]["name"] = "{{ lookup('pipe', 'touch " + str(marker) + "') }}"
+    inventory = make_inventory(tmp_path / "inventory", data)
+    result = ansible_playbook(inventory, "preflight.yml")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    outcomes = audit_controller(inventory, tmp_path)
+    assert {key: item["status"] for key, item in outcomes.items()} == {
+        "TT-DIR-01": "PASS", "TT-EXT-01": "PASS", "TT-SEC-01": "PASS"}, outcomes
+    assert not marker.exists(), "a lookup in a name ran in the audit"
+
+    data["teletreball_staff"][1]["department"] = "Secretaria \u202eairaterceS"
+    data["teletreball_staff"][2]["extension"] = 2098
+    (tmp_path / "inventory" / "group_vars" / "all" / "staff.yml").write_text(
+        yaml.safe_dump(data, allow_unicode=True))
+    loose = next(path for path in (credentials / "people").rglob("*") if path.is_file())
+    loose.chmod(0o644)
+    outcomes = audit_controller(inventory, tmp_path)
+    assert failed_requirements(outcomes["TT-DIR-01"]) == [
+        "no name or department holds a control or invisible character",
+        "the directory passes the preflight's validation"]
+    assert "department holds U+202E" in json.dumps(outcomes["TT-DIR-01"]["findings"])
+    assert failed_requirements(outcomes["TT-EXT-01"]) == [
+        "every extension of the directory is recorded with its holder"]
+    assert failed_requirements(outcomes["TT-SEC-01"]) == [
+        "every folder in it is 0700 and every file 0600 (no secret readable by others)"]
+    assert not marker.exists(), "a lookup in a name ran in the audit"
+
+
+@pytest.mark.control("TT-DIR-01")
+def test_the_audit_refuses_a_directory_outside_group_vars_unread(tmp_path):
+    marker = tmp_path / "pwned"
+    data = lab_data(tmp_path / "credentials")
+    data["teletreball_staff"][0]["name"] = "{{ lookup('pipe', 'touch " + str(marker) + "') }}"
+    staff = data.pop("teletreball_staff")
+    inventory = make_inventory(tmp_path / "inventory", data)
+    hosts = yaml.safe_load(inventory.read_text())
+    hosts["all"]["vars"] = {"teletreball_staff": staff}
+    inventory.write_text(yaml.safe_dump(hosts, allow_unicode=True))
+    outcome = audit_controller(inventory, tmp_path)["TT-DIR-01"]
+    assert failed_requirements(outcome) == [
+        "teletreball_staff comes from group_vars, read as data by the vars plugin"], outcome
+    assert not marker.exists(), "a lookup in a name ran in the audit"
+
+
 # --- one run at a time per credentials folder (teletreball_run_lock) ----------------------
 
 

@@ -500,6 +500,15 @@ def test_directory_fails_from_elsewhere_or_with_control_characters():
     assert "U+202E" in audit.explain(outcome) and "U+000A" in audit.explain(outcome)
 
 
+def test_a_directory_from_elsewhere_is_not_read():
+    params = dict(DIRECTORY, directory_staff=[], directory_elsewhere=True)
+    assert failed(audit.evaluate("TT-DIR-01", FakeProbe(), params)) == [
+        "teletreball_staff comes from group_vars, read as data by the vars plugin"]
+    outcome = audit.evaluate("TT-EXT-01", FakeProbe(), {"credentials_folder": CREDENTIALS,
+                                                        "directory_elsewhere": True})
+    assert outcome["status"] == audit.ERROR and "TT-DIR-01" in outcome["error"]
+
+
 def state_with(held, released=None):
     return json.dumps({"version": 2, "pool": "10.99.0.0/24", "allocations": {}, "released": {},
                        "people": {}, "extensions": {"held": held, "released": released or {}}})
