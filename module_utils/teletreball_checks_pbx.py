@@ -516,11 +516,14 @@ def pbx_offboarded_removed(ctx):
     ctx.expect(not gone, "no endpoint of a person who is not present with a phone",
                ("endpoints of: " + ", ".join(gone)) if gone else
                f"{len(staff)} endpoints, all of present people")
-    contacts = _cli(ctx, "pjsip show contacts")
-    aors = re.findall(r"^\s*Contact:\s+([^/\s<]+)/", contacts, re.MULTILINE)
-    stale = sorted({a for a in aors if a not in wanted and a != "carrier"})
-    ctx.expect(not stale, "no registration of anybody else",
-               ("contacts of: " + ", ".join(stale)) if stale else f"{len(aors)} contacts")
+    # Without its address of record a phone has nothing to register to (a contact
+    # Asterisk stored earlier stays listed until it expires, but serves nothing).
+    aors = re.findall(r"^\s*Aor:\s+([^<\s]\S*)\s+\d+\s*$", _cli(ctx, "pjsip show aors"),
+                      re.MULTILINE)
+    stale = sorted(a for a in aors if a not in wanted and a != "carrier")
+    ctx.expect(not stale, "no address of record (registration) of anybody else",
+               ("addresses of record of: " + ", ".join(stale)) if stale else
+               f"{len(aors)} addresses of record, the present people's and the trunk's")
     listing = ctx.run("find", APPLIED_DIR, "-maxdepth", "1", "-type", "f", "-printf", "%f\n")
     dests = sorted(urllib.parse.unquote(name) for name in listing.stdout.split())
     mine = [d for d in dests if d.startswith(("/etc/asterisk/", FAIL2BAN_JAIL))]

@@ -261,8 +261,10 @@ def pbx_host():
     rx("pjsip show endpoint clerk", ENDPOINT.format(
         callerid='"Clerk \\"Ferrer\\"; Puig ;-- \\\\" <2002>'))
     rx("pjsip show settings", " endpoint_identifier_order : ip,username\n")
-    rx("pjsip show contacts", "  Contact:  carrier/sip:10.89.10.20:5060   1946201ffc Avail  0.5\n"
-                              "  Contact:  nuria/sip:nuria@10.89.64.2:5062  x Avail 1\n")
+    rx("pjsip show aors", "      Aor:  <Aor.........>  <MaxContact>\n\n"
+                          "      Aor:  carrier                0\n"
+                          "    Contact:  carrier/sip:10.89.10.20:5060   1946201ffc Avail  0.5\n"
+                          "      Aor:  clerk                  2\n      Aor:  nuria      2\n")
     rx("module show", "Module   Description   Use Count  Status   Support Level\n"
        + "".join(f"res_mod{i}.so   Something   0   Running   core\n" for i in range(20))
        + "res_pjsip.so   PJSIP   0   Running   core\n338 modules loaded\n")
@@ -411,6 +413,7 @@ def test_rev_01_fails_with_a_leavers_endpoint_or_a_reload_left_undone():
     host.commands[("sha256sum", "--", path)] = ok(f"{_digest('other')}  {path}\n")
     assert failed(evaluate("PBX-REV-01", host, params)) == [
         "no endpoint of a person who is not present with a phone",
+        "no address of record (registration) of anybody else",
         "every written file was applied (no reload pending from a stopped run)",
     ]
 
