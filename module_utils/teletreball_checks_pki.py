@@ -155,10 +155,6 @@ def common_names(name):
     return [item.value for item in name.get_attributes_for_oid(x509.NameOID.COMMON_NAME)]
 
 
-def fingerprint(certificate):
-    return hashlib.sha256(certificate.public_bytes(serialization.Encoding.DER)).hexdigest()[:16]
-
-
 def _git_outside(ctx, folder, paths):
     """State that ``folder`` and ``paths`` (files in it) are not tracked by git and are
     ignored when the folder is inside a work tree."""
@@ -218,6 +214,7 @@ def ca_key_private(ctx):
     ctx.expect(listed.ok and not others,
                "the CA's folder holds only the CA (host keys never reach the controller)",
                f"also in {folder}: {_some(others)}" if others else f"{folder}: {' '.join(names)}")
+    _git_outside(ctx, folder, [f"{folder}/{name}" for name in names])
     for name in CA_FILES:
         path = f"{folder}/{name}"
         file_info = ctx.stat(path)
@@ -266,7 +263,6 @@ def ca_key_private(ctx):
                f"ca.crt {describe_name(certificate.subject)}: "
                f"{'the same public key' if same else 'another public key'}"
                if certificate is not None else "ca.crt: not a PEM certificate")
-    _git_outside(ctx, folder, [f"{folder}/{name}" for name in names])
 
 
 # --- PKI-CRT-01 ----------------------------------------------------------------------
