@@ -118,9 +118,10 @@ def control_check(host, waive):
     Returns the outcome (its findings and evidence) for further assertions.
     """
 
-    def _check(control_id: str, params: dict | None = None) -> dict:
+    def _check(control_id: str, params: dict | None = None, on=None) -> dict:
+        """``on``: another Testinfra host of the scenario than the test's ``host``."""
         audit = audit_checks()
-        outcome = audit.evaluate(control_id, TestinfraProbe(host), params)
+        outcome = audit.evaluate(control_id, TestinfraProbe(on or host), params)
         if audit.only_waivable_failed(outcome):
             waive(control_id)
         assert outcome["status"] == audit.PASS, audit.explain(outcome)
