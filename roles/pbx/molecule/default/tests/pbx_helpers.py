@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import csv
+import hashlib
 import io
 import json
 import os
@@ -12,6 +13,7 @@ import sys
 import time
 
 import testinfra
+import yaml
 
 REPO = pathlib.Path(__file__).resolve().parents[5]
 sys.path.insert(0, str(REPO / "module_utils"))
@@ -89,3 +91,49 @@ def cdr_rows(since):
                          "userfield": row[17] if len(row) > 17 else ""})
     return rows
 
+
+
+def scenario_people():
+    """The scenario's named people, as molecule.yml lists them."""
+    scenario = pathlib.Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"]) / "molecule.yml"
+    config = yaml.safe_load(scenario.read_text(encoding="utf-8"))
+    people = config["provisioner"]["inventory"]["group_vars"]["all"]["_pbx_test_people"]
+    # Molecule reads $$ in molecule.yml as a $ (its variable substitution).
+    return [dict(p, name=p["name"].replace("$$", "$")) for p in people]
+
+
+def load_agents():
+    """The 50 load agents of molecule.yml (_pbx_test_load_agents)."""
+    return [{"username": f"load{i:02d}", "name": f"Load Agent {i:02d}",
+             "email": f"load{i:02d}@prova.teletreball.test", "department": "OAC",
+             "groups": ["oac_agents"], "extension": 1100 + i} for i in range(1, 51)]
+
+
+def audit_params(people=None, **changes):
+    """The params roles/pbx/tasks/audit.yml computes for the live checks, from this
+    scenario's inventory (molecule.yml) and ``people`` (the directory as the last
+    converge had it; default: the named people and the load agents). The identity
+    digest is module_utils/teletreball_directory.py's identity()."""
+    if people is None:
+        people = scenario_people() + load_agents()
+    present = [p for p in people if p.get("state", "present") == "present" and p.get("extension")]
+    params = {
+        "tls_port": 5061, "udp_port": 5060, "rtp_first": 10000, "rtp_last": 20000,
+        "ami_port": 5038, "ami_username": "teletreball", "address": "pbx",
+        "certificate_name": "sip", "ca_file": "/etc/teletreball/pki/ca.crt",
+        "media_encryption": "sdes", "trunk_sources": ["10.89.50.20"],
+        "phone_networks": ["10.89.64.0/24", "10.89.50.30/32", "10.89.50.40/32"],
+        "fail2ban_max_retry": 3, "fail2ban_find_time": 600, "fail2ban_ban_time": 3600,
+        "oac_mailbox": "900", "voicemail_archive_dir": "/var/backups/teletreball/voicemail",
+        "repo_suite": "teletreball-trixie", "sip_password_min_length": 24,
+        "people": [{"username": p["username"], "name": p["name"],
+                    "extension": str(p["extension"]), "identity": identity(p)}
+                   for p in present],
+    }
+    params.update(changes)
+    return params
+
+
+def identity(person):
+    key = f"id:{person['id']}" if "id" in person else f"email:{person['email'].lower()}"
+    return hashlib.sha256(f"teletreball-identity\0{key}".encode()).hexdigest()[:32]

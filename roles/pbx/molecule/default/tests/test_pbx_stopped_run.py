@@ -12,7 +12,6 @@ maxretry. Runs last (file order): it leaves load50 offboarded.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import pathlib
@@ -20,7 +19,8 @@ import re
 import urllib.parse
 
 import pytest
-from pbx_helpers import PBX, asterisk
+import teletreball_testinfra as support
+from pbx_helpers import PBX, asterisk, audit_params, load_agents, scenario_people
 from teletreball_testinfra import kill_converge_at, run_converge
 
 testinfra_hosts = ["podman://pbx"]
@@ -44,6 +44,12 @@ def variables():
     return ("--extra-vars", f"@{extra}", "--limit", "localhost,pbx")
 
 
+def people_after():
+    """The directory of variables(): load50 absent."""
+    return scenario_people() + [dict(a, state="absent") if a["username"] == "load50" else a
+                                for a in load_agents()]
+
+
 def endpoints():
     return asterisk("pjsip show endpoints")
 
@@ -57,7 +63,7 @@ def maxretry():
 
 
 @pytest.mark.control("PBX-REV-01")
-def test_a_run_killed_before_its_reloads_is_repaired_by_the_next_run(host):
+def test_a_run_killed_before_its_reloads_is_repaired_by_the_next_run(host, control_check):
     assert serves_load50() and maxretry() == "3"
     contacts = asterisk("pjsip show contacts")
     assert "load50/" in contacts, "load50's softphone is not registered: " + contacts
@@ -69,6 +75,17 @@ def test_a_run_killed_before_its_reloads_is_repaired_by_the_next_run(host):
     jail = PBX.file("/etc/fail2ban/jail.d/teletreball-asterisk.conf").content_string
     assert "maxretry = 4" in jail
     assert serves_load50() and maxretry() == "3"
+    # The live check sees it too: load50's endpoint is still served, and the files
+    # differ from what Asterisk and fail2ban were loaded with.
+    audit = support.audit_checks()
+    outcome = audit.evaluate("PBX-REV-01", support.TestinfraProbe(host),
+                             audit_params(people_after(), fail2ban_max_retry=4))
+    failed = [f["requirement"] for f in audit.failed_findings(outcome)]
+    assert outcome["status"] == audit.FAIL and failed == [
+        "no endpoint of a person who is not present with a phone",
+        "no address of record (registration) of anybody else",
+        "every written file was applied (no reload pending from a stopped run)",
+    ], audit.explain(outcome)
 
     # Check mode reports the pending reloads and changes nothing.
     checked, stats = run_converge("--check", *variables())
@@ -83,15 +100,14 @@ def test_a_run_killed_before_its_reloads_is_repaired_by_the_next_run(host):
     # The killed run's lock of the credentials folder was taken over, naming it.
     assert "Took over the lock" in text and "of a run that no longer exists" in text, text[-3000:]
     assert stats["pbx"]["changed"] > 0
-    assert not serves_load50(), endpoints()
-    assert "Unable to find object load50" in asterisk("pjsip show endpoint load50")
-    # Its address of record is gone too: a REGISTER for load50 has nothing to bind to.
-    # (Asterisk keeps the contact it stored until it expires; without its endpoint
-    # and address of record it can neither call nor be called.)
-    assert "Unable to find object load50" in asterisk("pjsip show aor load50")
+    # load50's endpoint and address of record are gone (a REGISTER for load50 has
+    # nothing to bind to; Asterisk keeps the contact it stored until it expires, but
+    # without its endpoint and address of record it can neither call nor be called),
+    # and every file is what Asterisk and fail2ban were loaded with (the stamps).
+    control_check("PBX-REV-01", audit_params(people_after(), fail2ban_max_retry=4))
+    control_check("PBX-BAN-01", audit_params(people_after(), fail2ban_max_retry=4))
     assert maxretry() == "4"
-    # The stamp now holds what Asterisk was loaded with.
+    # The stamp now holds what Asterisk was loaded with, and the files it is notified by.
     stamp = json.loads(PBX.check_output(
         f"cat {STAMPS}/{urllib.parse.quote(PJSIP, safe='')}"))
-    wanted = hashlib.sha256(PBX.file(PJSIP).content).hexdigest()
-    assert stamp == {"dest": PJSIP, "sha256": wanted, "notify": ["asterisk/pjsip.conf"]}
+    assert stamp["notify"] == ["asterisk/pjsip.conf"]
