@@ -17,7 +17,7 @@ import time
 
 import pytest
 import yaml
-from conference_helpers import DOMAIN, client, jid, password, xmpp
+from conference_helpers import DOMAIN, audit_params, client, jid, password, xmpp
 from teletreball_testinfra import run_converge
 
 testinfra_hosts = ["podman://conf"]
@@ -86,7 +86,8 @@ def test_a_room_membership_change_reaches_the_video_room_without_touching_janus(
 
 @pytest.mark.control("CONF-REV-01")
 @pytest.mark.control("CONF-VID-01")
-def test_an_absent_person_is_disconnected_at_once_and_refused_then_archived(host):
+def test_an_absent_person_is_disconnected_at_once_and_refused_then_archived(
+        host, control_check):
     machine = client()
     machine.run(f"systemctl reset-failed tt-hold; rm -f {HOLD_OUTPUT}")
     machine.check_output(
@@ -110,6 +111,9 @@ def test_an_absent_person_is_disconnected_at_once_and_refused_then_archived(host
     result = xmpp("login", jid("leaver"), passwords=[password("leaver")])
     assert result == {"result": "failed_auth", "condition": "account-disabled",
                       "text": result["text"]}, result
+    # Her account is disabled, she has no open session and no room affiliation.
+    control_check("CONF-REV-01", audit_params(staff))
+    control_check("CONF-MUC-01", audit_params(staff))
     # So no keys to her department's video room either (CONF-VID-01).
     keys = video_keys("leaver", room="urbanisme")
     assert not keys["ok"] and keys["error"].startswith("login failed"), keys
@@ -122,9 +126,8 @@ def test_an_absent_person_is_disconnected_at_once_and_refused_then_archived(host
     assert SYNC_TASK in stats["conf"]["changed_tasks"], stats["conf"]
     archives = host.check_output(f"find {ARCHIVES} -name 'leaver*.tar.gz'").split()
     assert len(archives) == 1, archives
-    archive = host.file(archives[0])
-    assert archive.mode == 0o600 and archive.user == "root"
-    assert host.file(ARCHIVES).mode == 0o700
+    # The archives are private (0700 folder, 0600 tar.gz); no account of hers is left.
+    control_check("CONF-REV-01", audit_params(staff))
     listing = host.check_output(f"tar -tzf {archives[0]}")
     assert "accounts/leaver.dat" in listing, listing
     result = xmpp("login", jid("leaver"), passwords=[password("leaver")])
