@@ -169,12 +169,14 @@ def first_run():
     assert before["sip"]["in_window"], "sip should expire inside the renewal window"
     assert before["intranet"]["verifies"] and not before["intranet"]["in_window"]
     assert EXTRA_SAN not in before["intranet"]["sans"]
-    # The audit's check sees what the run is about to mend: "sip" is due.
+    # The audit's check sees what the run is about to mend: "sip" is due, and its full
+    # chain no longer holds the certificate installed in its place.
     audit = teletreball_testinfra.audit_checks()
     outcome = audit.evaluate("PKI-CRT-01", teletreball_testinfra.TestinfraProbe(host),
                              crt_params(issued=True))
     assert [finding["requirement"] for finding in audit.failed_findings(outcome)] == [
-        "sip: not inside the renewal window (30 days)"], audit.explain(outcome)
+        f"sip: not inside the renewal window ({RENEW_DAYS_BEFORE} days)",
+        "sip: its chain and full chain hold it and the CA"], audit.explain(outcome)
 
     summary = converge(*RENEWAL_RUN, *extra_vars(molecule_extra_sans=[EXTRA_SAN]),
                        "--extra-vars", json.dumps({"molecule_extra_certificates": COPY_OF_SIP}))
