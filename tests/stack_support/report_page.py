@@ -27,6 +27,14 @@ import time
 
 from cdp_video import Browser, start_chromium
 
+# Open the element's collapsible parts and give the page offset to start the picture at.
+FOCUS = """(() => {
+  const element = document.querySelector(SELECTOR);
+  if (!element) return null;
+  element.querySelectorAll('details').forEach(details => { details.open = true; });
+  return Math.max(0, element.getBoundingClientRect().top + window.scrollY - 16);
+})()"""
+
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -34,6 +42,8 @@ def main():
     parser.add_argument("--expect", action="append", default=[], help="text the page must show")
     parser.add_argument("--screenshot", help="write a PNG of the page's top here")
     parser.add_argument("--size", default="1280,1500", help="window size, WIDTH,HEIGHT")
+    parser.add_argument("--focus", help="CSS selector of an element: the picture starts there, "
+                        "with the element's collapsible evidence open")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="tt-report-") as profile:
@@ -60,8 +70,15 @@ def main():
             ]
             if args.screenshot:
                 width, height = (int(part) for part in args.size.split(","))
+                top = 0
+                if args.focus:
+                    focus = FOCUS.replace("SELECTOR", json.dumps(args.focus))
+                    top = browser.evaluate(session, focus)
+                    if top is None:
+                        raise RuntimeError(f"no element matches {args.focus}")
                 shot = browser.call("Page.captureScreenshot", session=session, format="png",
-                                    clip={"x": 0, "y": 0, "width": width, "height": height,
+                                    captureBeyondViewport=True,
+                                    clip={"x": 0, "y": top, "width": width, "height": height,
                                           "scale": 1})
                 with open(args.screenshot, "wb") as image:
                     image.write(base64.b64decode(shot["data"]))

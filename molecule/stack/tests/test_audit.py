@@ -112,10 +112,13 @@ def test_the_audit_changes_nothing_on_any_host(clean_audit):
 
 @pytest.fixture
 def broken_controls():
-    """Root may log in over SSH on tt-vdi1 (a drop-in read first), and fail2ban is stopped
-    on tt-pbx; both are put back afterwards."""
+    """Root may log in over SSH on tt-vdi1 (a drop-in; the baseline sets its values before
+    sshd_config's Include, so only a Match block there can override them), and fail2ban
+    is stopped on tt-pbx; both are put back afterwards."""
     desktop, pbx = machine("tt-vdi1"), machine("tt-pbx")
-    desktop.check_output("echo 'PermitRootLogin yes' > /etc/ssh/sshd_config.d/00-tt-break.conf")
+    desktop.check_output(
+        "printf 'Match User root\\n    PermitRootLogin yes\\n'"
+        " > /etc/ssh/sshd_config.d/00-tt-break.conf")
     pbx.check_output("systemctl stop fail2ban")
     try:
         yield
