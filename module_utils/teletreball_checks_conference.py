@@ -30,6 +30,14 @@ import ipaddress
 import re
 
 from ansible.module_utils.teletreball_audit import CheckError, control
+from ansible.module_utils.teletreball_audit_parsers import (
+    accept_rules,
+    as_network,
+    handshake_line,
+    mode_line,
+    parse_nft_set,
+    unit_active,
+)
 
 PROSODY_CONFIG = "/etc/prosody/prosody.cfg.lua"
 TURN_CONFIG = "/etc/turnserver.conf"
@@ -176,17 +184,6 @@ def _affiliations(ctx, room_jid):
 
 
 # --- helpers -----------------------------------------------------------------------
-def _unit_active(ctx, unit):
-    state = ctx.run("systemctl", "is-active", unit).stdout.strip() or "unknown"
-    return state == "active", f"{unit} {state}"
-
-
-def _mode_line(path, info):
-    if info is None:
-        return f"{path} missing"
-    return f"{path} {info['mode']} {info['user']}:{info['group']}"
-
-
 def _handshake(ctx, port, *extra, name=None):
     argv = ["timeout", "10", "openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-brief",
             *extra]
@@ -194,66 +191,29 @@ def _handshake(ctx, port, *extra, name=None):
         argv += ["-servername", name, "-verify_hostname", name, "-verify_return_error",
                  "-CAfile", ctx.params.get("ca_file", "/etc/teletreball/pki/ca.crt")]
     result = ctx.run(*argv)
-    lines = (result.stderr + "\n" + result.stdout).splitlines()
-    keep = [line for line in lines if line.startswith(("Protocol version", "Ciphersuite",
-                                                       "Verification", "Peer certificate"))
-            or "error" in line.lower() or "alert" in line.lower()]
-    return result, f"rc {result.rc}: " + "; ".join(keep[:4])
+    return result, handshake_line(result)
 
 
 def _verified(result):
     return result.rc == 0 and "Verification: OK" in result.stderr + result.stdout
 
 
-def _net(text):
-    return ipaddress.ip_network(str(text).strip(), strict=False)
-
-
 def _outside(elements, networks):
     nets = []
     for network in networks:
         try:
-            nets.append(_net(network))
+            nets.append(as_network(network))
         except ValueError:
             continue
     outside = []
     for element in elements:
         try:
-            net = _net(str(element).split("-")[0])
+            net = as_network(str(element).split("-")[0])
             if not any(net.version == n.version and net.subnet_of(n) for n in nets):
                 outside.append(str(element))
         except ValueError:
             outside.append(str(element))
     return outside
-
-
-def parse_nft_set(ruleset, name):
-    match = re.search(r"\bset " + re.escape(name) + r" \{(.*?)\n\s*\}", ruleset, re.DOTALL)
-    if match is None:
-        return None
-    elements = re.search(r"elements = \{(.*?)\}", match.group(1), re.DOTALL)
-    if elements is None:
-        return []
-    return [e.strip() for e in elements.group(1).replace("\n", " ").split(",") if e.strip()]
-
-
-def _port_in(spec, port):
-    for part in spec.strip("{} ").split(","):
-        part = part.strip()
-        first, _, last = part.partition("-")
-        if first.isdigit() and (last.isdigit() if last else True):
-            if int(first) <= port <= int(last or first):
-                return True
-    return False
-
-
-def accept_rules(ruleset, proto, port):
-    rules = []
-    for line in ruleset.splitlines():
-        match = re.search(proto + r" dport (\{[^}]*\}|\S+)", line)
-        if match and re.search(r"\baccept\b", line) and _port_in(match.group(1), port):
-            rules.append(line.strip())
-    return rules
 
 
 def _ruleset(ctx):
@@ -312,7 +272,7 @@ def lua_setting(text, key):
 @control("CONF-TLS-01")
 def conf_client_tls(ctx):
     domain = ctx.params.get("domain", "teletreball.test")
-    ok, line = _unit_active(ctx, "prosody.service")
+    ok, line = unit_active(ctx, "prosody.service")
     ctx.expect(ok, "Prosody runs", line)
     checked = ctx.run("prosodyctl", "check", "config")
     ctx.expect(checked.rc == 0, "prosodyctl check config passes",
@@ -523,7 +483,7 @@ def _security_headers(ctx, headers, label):
 
 @control("CONF-WEB-01")
 def conf_web_https_only(ctx):
-    ok, line = _unit_active(ctx, "nginx.service")
+    ok, line = unit_active(ctx, "nginx.service")
     ctx.expect(ok, "nginx runs", line)
     ports = sorted({s["port"] for s in _sockets(ctx, process="nginx")})
     allowed = {443} | ({80} if ctx.params.get("http_redirect") else set())
@@ -577,14 +537,14 @@ def _turn_config(ctx):
 
 @control("CONF-TURN-01")
 def conf_turn_relay(ctx):
-    ok, line = _unit_active(ctx, "coturn.service")
+    ok, line = unit_active(ctx, "coturn.service")
     ctx.expect(ok, "coturn runs", line)
     users = sorted(set(ctx.run("ps", "-o", "user=", "-C", "turnserver").stdout.split()))
     ctx.expect(users and "root" not in users, "coturn runs unprivileged",
                f"turnserver processes of: {' '.join(users) or 'none'}")
     info = ctx.stat(TURN_CONFIG)
     ctx.expect(info is not None and info["mode"] in ("0640", "0600") and info["user"] == "root",
-               f"{TURN_CONFIG} is not readable by others", _mode_line(TURN_CONFIG, info))
+               f"{TURN_CONFIG} is not readable by others", mode_line(TURN_CONFIG, info))
     text = _turn_config(ctx)
     if text is None:
         raise CheckError(f"{TURN_CONFIG} cannot be read")
@@ -633,7 +593,7 @@ def _bounds(text):
     if "-" in text and "/" not in text:
         first, _, last = text.partition("-")
         return ipaddress.ip_address(first.strip()), ipaddress.ip_address(last.strip())
-    net = _net(text)
+    net = as_network(text)
     return net[0], net[-1]
 
 
@@ -761,7 +721,7 @@ def conf_video_turn(ctx):
 # --- CONF-VID-04 ---------------------------------------------------------------
 @control("CONF-VID-04")
 def conf_janus_sandboxed(ctx):
-    ok, line = _unit_active(ctx, "janus.service")
+    ok, line = unit_active(ctx, "janus.service")
     ctx.expect(ok, "Janus runs", line)
     users = sorted(set(ctx.run("ps", "-o", "user=", "-C", "janus").stdout.split()))
     ctx.expect(users == ["janus"], "Janus runs as the user janus",
@@ -795,10 +755,10 @@ def conf_janus_sandboxed(ctx):
                          for s, v in disabled.items())
                + ("" if off_http else "; libjanus_http.so not disabled"))
     secret_files = [(path, ctx.stat(path)) for path in (JANUS_CORE, JANUS_VIDEOROOM)]
-    loose = [_mode_line(p, i) for p, i in secret_files
+    loose = [mode_line(p, i) for p, i in secret_files
              if i is None or i["mode"] not in ("0640", "0600") or i["user"] != "root"]
     ctx.expect(not loose, "Janus's secret files are not readable by others",
-               "; ".join(loose) or "; ".join(_mode_line(p, i) for p, i in secret_files))
+               "; ".join(loose) or "; ".join(mode_line(p, i) for p, i in secret_files))
     live = ctx.run(JANUS_CHECKER, "--live")
     ctx.expect(live.rc == 0, "the running Janus loaded the VideoRoom plugin and the WebSocket "
                "transport only, no event handler",

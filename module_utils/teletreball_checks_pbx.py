@@ -26,12 +26,19 @@ Parameters read from ``ctx.params`` (roles/pbx/tasks/audit.yml passes them):
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 import urllib.parse
 
 from ansible.module_utils.teletreball_audit import CheckError, control
+from ansible.module_utils.teletreball_audit_parsers import (
+    accept_rules,
+    as_network,
+    handshake_line,
+    mode_line,
+    parse_nft_set,
+    unit_active,
+)
 
 KEYS_DIR = "/etc/asterisk/keys"
 APPLIED_DIR = "/var/lib/teletreball/applied"
@@ -117,17 +124,6 @@ def _endpoint_details(ctx, names):
             for name in sorted(names)}
 
 
-def _unit_active(ctx, unit):
-    state = ctx.run("systemctl", "is-active", unit).stdout.strip() or "unknown"
-    return state == "active", f"{unit} {state}"
-
-
-def _mode_line(path, info):
-    if info is None:
-        return f"{path} missing"
-    return f"{path} {info['mode']} {info['user']}:{info['group']}"
-
-
 def _people(ctx):
     return list(ctx.params.get("people") or [])
 
@@ -138,46 +134,10 @@ def _callerid_ok(shown, name, extension):
 
 
 # --- nft ----------------------------------------------------------------------
-def parse_nft_set(ruleset, name):
-    """The elements of the set ``name`` in ``nft list ruleset`` (None: no such set)."""
-    match = re.search(r"\bset " + re.escape(name) + r" \{(.*?)\n\s*\}", ruleset, re.DOTALL)
-    if match is None:
-        return None
-    elements = re.search(r"elements = \{(.*?)\}", match.group(1), re.DOTALL)
-    if elements is None:
-        return []
-    return [e.strip() for e in elements.group(1).replace("\n", " ").split(",") if e.strip()]
-
-
-def _port_in(spec, port):
-    for part in spec.strip("{} ").split(","):
-        part = part.strip()
-        if "-" in part:
-            first, _, last = part.partition("-")
-            if first.isdigit() and last.isdigit() and int(first) <= port <= int(last):
-                return True
-        elif part.isdigit() and int(part) == port:
-            return True
-    return False
-
-
-def accept_rules(ruleset, proto, port):
-    """The accepting rules of the ruleset that open ``proto`` ``port``."""
-    rules = []
-    for line in ruleset.splitlines():
-        match = re.search(proto + r" dport (\{[^}]*\}|\S+)", line)
-        if match and re.search(r"\baccept\b", line) and _port_in(match.group(1), port):
-            rules.append(line.strip())
-    return rules
-
-
-def _net(text):
-    return ipaddress.ip_network(text.strip(), strict=False)
-
-
 def _same_sources(found, wanted):
     try:
-        return sorted(map(str, map(_net, found))) == sorted(map(str, map(_net, wanted)))
+        return (sorted(map(str, map(as_network, found)))
+                == sorted(map(str, map(as_network, wanted))))
     except ValueError:
         return False
 
@@ -189,7 +149,7 @@ def _ruleset(ctx):
 # --- PBX-TLS-01 ----------------------------------------------------------------
 @control("PBX-TLS-01")
 def pbx_tls_and_srtp(ctx):
-    ok, line = _unit_active(ctx, "asterisk.service")
+    ok, line = unit_active(ctx, "asterisk.service")
     ctx.expect(ok, "Asterisk runs", line)
     users = sorted(set(ctx.run("ps", "-o", "user=", "-C", "asterisk").stdout.split()))
     ctx.expect(users == ["asterisk"], "Asterisk runs as the user asterisk",
@@ -226,11 +186,11 @@ def pbx_tls_and_srtp(ctx):
                  "-verify_hostname", address, "-verify_return_error")
     ctx.expect(ok.rc == 0 and "Verification: OK" in ok.stderr + ok.stdout,
                f"a TLS 1.2 handshake verifies the certificate for {address} with the CA",
-               _handshake_line(ok))
+               handshake_line(ok))
     old = ctx.run(*probe, "-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0")
-    ctx.expect(old.rc != 0, "TLS 1.1 is refused", _handshake_line(old))
+    ctx.expect(old.rc != 0, "TLS 1.1 is refused", handshake_line(old))
     cbc = ctx.run(*probe, "-tls1_2", "-cipher", "AES128-SHA256:AES256-SHA256:AES128-SHA")
-    ctx.expect(cbc.rc != 0, "a TLS 1.2 cipher without AEAD is refused", _handshake_line(cbc))
+    ctx.expect(cbc.rc != 0, "a TLS 1.2 cipher without AEAD is refused", handshake_line(cbc))
 
     staff = _staff(_endpoints(ctx))
     wanted = ctx.params.get("media_encryption", "sdes")
@@ -245,14 +205,6 @@ def pbx_tls_and_srtp(ctx):
                f"every staff endpoint: TLS transport, media_encryption {wanted}, not optimistic",
                "; ".join(bad) or f"{len(staff)} staff endpoints: transport-tls, "
                f"media_encryption {wanted}, media_encryption_optimistic false")
-
-
-def _handshake_line(result):
-    text = (result.stderr + "\n" + result.stdout).splitlines()
-    keep = [line for line in text if line.startswith(("Protocol version", "Ciphersuite",
-                                                      "Verification", "Peer certificate"))
-            or "error" in line.lower() or "alert" in line.lower()]
-    return f"rc {result.rc}: " + "; ".join(keep[:4])
 
 
 # --- PBX-TLS-02 ----------------------------------------------------------------
@@ -332,7 +284,7 @@ def pbx_every_request_authenticated(ctx):
     ctx.expect(info is not None and (info["mode"], info["user"], info["group"])
                == ("0640", "root", "asterisk"),
                f"{path} is 0640 root:asterisk",
-               _mode_line(path, info))
+               mode_line(path, info))
     auths = parse_auths(ctx.read(path, evidence=False) or "")
     minimum = int(ctx.params.get("sip_password_min_length", 20))
     used = sorted({a.split("/", 1)[0] for e in staff.values() for a in e["auth"]})
@@ -391,8 +343,8 @@ def pbx_sip_and_media_to_phones_and_carrier(ctx):
     outside = []
     for element in phones:
         try:
-            net = _net(element.split("-")[0])
-            if not any(net.subnet_of(_net(n)) for n in networks):
+            net = as_network(element.split("-")[0])
+            if not any(net.subnet_of(as_network(n)) for n in networks):
                 outside.append(element)
         except (ValueError, TypeError):
             outside.append(element)
@@ -420,7 +372,7 @@ def pbx_sip_and_media_to_phones_and_carrier(ctx):
 # --- PBX-BAN-01 ----------------------------------------------------------------
 @control("PBX-BAN-01")
 def pbx_failed_logins_banned(ctx):
-    ok, line = _unit_active(ctx, "fail2ban.service")
+    ok, line = unit_active(ctx, "fail2ban.service")
     ctx.expect(ok, "fail2ban runs", line)
     status = ctx.run("fail2ban-client", "status", "asterisk")
     ctx.expect(status.rc == 0 and "Status for the jail: asterisk" in status.stdout,
@@ -585,7 +537,7 @@ def pbx_ami_loopback_only(ctx):
     ctx.expect(info is not None and (info["mode"], info["user"], info["group"])
                == ("0640", "root", "asterisk"),
                f"{path} is 0640 root:asterisk",
-               _mode_line(path, info))
+               mode_line(path, info))
     secret = ""
     section = None
     for raw in (ctx.read(path, evidence=False) or "").splitlines():

@@ -2,8 +2,8 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Live checks of the remote desktops (VDI-*, TT-ID-01): see module_utils/teletreball_audit.py.
 
-Also the readers of the firewall (``nft -j``), of ini files and of accounts that
-teletreball_checks_vpn.py shares.
+The readers of the firewall (``nft -j``) and of ini files it shares with
+teletreball_checks_vpn.py are in module_utils/teletreball_audit_parsers.py.
 
 Parameters read from ``ctx.params`` (roles/vdi/tasks/audit.yml passes them; the
 people come from the staff directory as the role derives it):
@@ -27,10 +27,27 @@ TT-ID-01 (roles/teletreball/tasks/audit.yml):
 
 from __future__ import annotations
 
-import ipaddress
 import json
 
 from ansible.module_utils.teletreball_audit import CheckError, control
+from ansible.module_utils.teletreball_audit_parsers import (
+    DIRECTORY_MISSING,
+    addresses_difference,
+    addresses_text,
+    ini_value,
+    is_false,
+    is_true,
+    match_of,
+    matches,
+    need,
+    networks_of,
+    parse_ini,
+    port_covered,
+    ports_of,
+    rule_text,
+    ruleset,
+    verdict,
+)
 
 XRDP_INI = "/etc/xrdp/xrdp.ini"
 SESMAN_INI = "/etc/xrdp/sesman.ini"
@@ -41,261 +58,6 @@ ACCOUNTS_STATE = "/var/lib/teletreball/desktop-accounts.json"
 CHAT_IDENTITIES = "/var/lib/teletreball/chat-identities.json"
 LOCK_EXPIRY = "1"  # usermod --expiredate 1, as teletreball_desktop_accounts locks
 OLD_PROTOCOLS = frozenset({"SSLv2", "SSLv3", "TLSv1", "TLSv1.0", "TLSv1.1"})
-DIRECTORY_MISSING = (
-    "the staff directory was not derived (hostvars['localhost']['teletreball_directory']): "
-    "the audit needs it for {}"
-)
-
-
-def need(ctx, key, what=None):
-    """A parameter the check cannot do without (CheckError when it is missing)."""
-    value = ctx.params.get(key)
-    if value is None:
-        raise CheckError(DIRECTORY_MISSING.format(what) if what
-                         else f"the parameter {key} is missing")
-    return value
-
-
-# --- ini files (xrdp.ini, sesman.ini) --------------------------------------------
-
-
-def parse_ini(text):
-    """{section: {key: [values]}} of an ini file (keys may repeat: all values kept)."""
-    sections, section = {}, None
-    for line in (text or "").splitlines():
-        line = line.strip()
-        if not line or line[0] in "#;":
-            continue
-        if line.startswith("[") and line.endswith("]"):
-            section = line[1:-1].strip()
-            sections.setdefault(section, {})
-            continue
-        if section is None or "=" not in line:
-            continue
-        key, _, value = line.partition("=")
-        sections[section].setdefault(key.strip(), []).append(value.strip())
-    return sections
-
-
-def ini_value(ini, section, key):
-    """The one value of a key, None when missing; several different values give
-    ``"<a> | <b>"``, which no requirement accepts."""
-    values = ini.get(section, {}).get(key)
-    if not values:
-        return None
-    return values[0] if len(set(values)) == 1 else " | ".join(values)
-
-
-def is_true(value):
-    return str(value).strip().lower() in ("true", "yes", "1", "on")
-
-
-def is_false(value):
-    return str(value).strip().lower() in ("false", "no", "0", "off")
-
-
-# --- nftables (nft -j) -----------------------------------------------------------
-
-
-class Ruleset:
-    """The live nftables ruleset as ``nft -j list ruleset`` shows it."""
-
-    def __init__(self, data):
-        self.chains, self.sets, self.rules = {}, {}, {}
-        for item in data.get("nftables", []):
-            if "chain" in item:
-                chain = item["chain"]
-                self.chains[(chain["family"], chain["table"], chain["name"])] = chain
-            elif "set" in item:
-                nset = item["set"]
-                self.sets[(nset["family"], nset["table"], nset["name"])] = nset.get("elem", [])
-            elif "rule" in item:
-                rule = item["rule"]
-                self.rules.setdefault((rule["family"], rule["table"], rule["chain"]), []).append(
-                    rule["expr"])
-        for key in self.chains:
-            self.rules.setdefault(key, [])
-
-    def chain_rules(self, family, table, name):
-        return self.rules.get((family, table, name))
-
-    def reachable(self, family, table, name, seen=None):
-        """(chain name, rule) of a chain and of every chain it jumps or goes to, in order."""
-        seen = set() if seen is None else seen
-        if name in seen:
-            return []
-        seen.add(name)
-        out = []
-        for expr in self.rules.get((family, table, name), []):
-            out.append((name, expr))
-            target = jump_target(expr)
-            if target:
-                out += self.reachable(family, table, target, seen)
-        return out
-
-    def all_rules(self):
-        for (family, table, chain), rules in self.rules.items():
-            for expr in rules:
-                yield family, table, chain, expr
-
-
-def ruleset(ctx):
-    out = ctx.run("nft", "-j", "list", "ruleset", evidence=False)
-    if out.rc != 0:
-        raise CheckError(f"nft -j list ruleset failed (exit {out.rc}): {out.stderr.strip()[:300]}")
-    try:
-        return Ruleset(json.loads(out.stdout))
-    except (ValueError, KeyError, TypeError) as exc:
-        raise CheckError(f"cannot read nft's JSON: {exc}") from exc
-
-
-def jump_target(expr):
-    for statement in expr:
-        for verdict in ("jump", "goto"):
-            if verdict in statement:
-                return statement[verdict]["target"]
-    return None
-
-
-def verdict(expr):
-    for statement in expr:
-        for name in ("accept", "drop", "reject", "return", "jump", "goto"):
-            if name in statement:
-                return name
-    return None
-
-
-def _text_value(value):
-    if isinstance(value, dict):
-        if "set" in value:
-            return "{ " + ", ".join(_text_value(v) for v in value["set"]) + " }"
-        if "range" in value:
-            return "-".join(_text_value(v) for v in value["range"])
-        if "prefix" in value:
-            return f"{value['prefix']['addr']}/{value['prefix']['len']}"
-        if "payload" in value:
-            payload = value["payload"]
-            return f"{payload.get('protocol', '')} {payload.get('field', '')}".strip()
-        if "meta" in value:
-            return value["meta"]["key"]
-        if "ct" in value:
-            return "ct " + value["ct"]["key"]
-        return json.dumps(value, sort_keys=True)
-    if isinstance(value, list):
-        return ",".join(_text_value(v) for v in value)
-    return str(value)
-
-
-def rule_text(expr):
-    """A rule in (about) nft's own words, for the evidence line."""
-    words = []
-    for statement in expr:
-        if "match" in statement:
-            match = statement["match"]
-            op = "" if match["op"] in ("==", "in") else match["op"] + " "
-            words.append(f"{_text_value(match['left'])} {op}{_text_value(match['right'])}")
-        elif "jump" in statement or "goto" in statement:
-            kind = "jump" if "jump" in statement else "goto"
-            words.append(f"{kind} {statement[kind]['target']}")
-        else:
-            words.append(next(iter(statement)))
-    return " ".join(words)
-
-
-def matches(expr):
-    """[(left, op, right)] of the rule's matches, left as text ("ip saddr", "tcp dport")."""
-    return [(_text_value(s["match"]["left"]), s["match"]["op"], s["match"]["right"])
-            for s in expr if "match" in s]
-
-
-def match_of(expr, left):
-    """The right side of the rule's first match on ``left`` (== or in), or None."""
-    for name, op, right in matches(expr):
-        if name == left and op in ("==", "in"):
-            return right
-    return None
-
-
-def ports_of(value):
-    """The set of ports or ranges of a port match, as texts ("443", "20000-20999")."""
-    if isinstance(value, dict) and "set" in value:
-        return {p for v in value["set"] for p in ports_of(v)}
-    if isinstance(value, dict) and "range" in value:
-        return {f"{value['range'][0]}-{value['range'][1]}"}
-    if isinstance(value, list):
-        return {p for v in value for p in ports_of(v)}
-    return {str(value)}
-
-
-def port_covered(port, ports):
-    for item in ports:
-        first, _, last = str(item).partition("-")
-        if first.isdigit() and int(first) <= port <= int(last or first):
-            return True
-    return False
-
-
-def networks_of(elements):
-    """The addresses of set elements or match values, collapsed (a list of networks)."""
-    nets = []
-
-    def add(value):
-        if isinstance(value, dict):
-            if "elem" in value:
-                add(value["elem"].get("val"))
-            elif "prefix" in value:
-                nets.append(ipaddress.ip_network(
-                    f"{value['prefix']['addr']}/{value['prefix']['len']}", strict=False))
-            elif "range" in value:
-                first, last = (ipaddress.ip_address(v) for v in value["range"])
-                nets.extend(ipaddress.summarize_address_range(first, last))
-            elif "set" in value:
-                for item in value["set"]:
-                    add(item)
-            return
-        if isinstance(value, list):
-            for item in value:
-                add(item)
-            return
-        nets.append(ipaddress.ip_network(str(value), strict=False))
-
-    add(elements)
-    v4 = [n for n in nets if n.version == 4]
-    v6 = [n for n in nets if n.version == 6]
-    return list(ipaddress.collapse_addresses(v4)) + list(ipaddress.collapse_addresses(v6))
-
-
-def addresses_difference(live, wanted):
-    """What a set of addresses has too many and too few, as texts."""
-    def spread(nets):
-        return {a for n in nets for a in addresses_text([n]).split(", ")}
-    have, need_ = spread(live), spread(wanted)
-    parts = []
-    if have - need_:
-        parts.append("also " + ", ".join(sorted(have - need_, key=_address_key)))
-    if need_ - have:
-        parts.append("lacks " + ", ".join(sorted(need_ - have, key=_address_key)))
-    return "; ".join(parts)
-
-
-def _address_key(text):
-    try:
-        return (0, ipaddress.ip_network(text, strict=False))
-    except ValueError:
-        return (1, text)
-
-
-def addresses_text(nets):
-    """The addresses as an auditor reads them: small blocks one address at a time."""
-    words = []
-    for net in nets:
-        if net.num_addresses <= 16:
-            words += [str(a) for a in (net if net.num_addresses > 1 else [net.network_address])]
-        else:
-            words.append(str(net))
-    return ", ".join(words) or "(none)"
-
-
 # --- accounts ----------------------------------------------------------------------
 
 

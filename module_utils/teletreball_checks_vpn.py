@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Live checks of the VPN gateway (VPN-*): see module_utils/teletreball_audit.py.
 
-The readers of the firewall are shared with teletreball_checks_vdi.py. No
+The readers of the firewall are in teletreball_audit_parsers.py (shared with VDI). No
 command whose output holds a private or preshared key is quoted as evidence:
 the peers are read with ``wg show <interface> allowed-ips`` and wg0.conf is read
 without evidence (only its comment, PublicKey and AllowedIPs lines are quoted).
@@ -24,7 +24,7 @@ import ipaddress
 import re
 
 from ansible.module_utils.teletreball_audit import CheckError, control
-from ansible.module_utils.teletreball_checks_vdi import (
+from ansible.module_utils.teletreball_audit_parsers import (
     addresses_difference,
     jump_target,
     match_of,

@@ -69,8 +69,9 @@ def waive(host):
 
 @functools.cache
 def audit_checks():
-    """module_utils/teletreball_audit.py with every teletreball_checks_* module loaded,
-    imported the way Ansible ships them to a host (as ansible.module_utils.<name>)."""
+    """module_utils/teletreball_audit.py with teletreball_audit_parsers and every
+    teletreball_checks_* module loaded, imported the way Ansible ships them to a host
+    (as ansible.module_utils.<name>)."""
     import importlib.util
     import sys
 
@@ -84,6 +85,7 @@ def audit_checks():
         return sys.modules[name]
 
     audit = load(MODULE_UTILS / "teletreball_audit.py")
+    load(MODULE_UTILS / "teletreball_audit_parsers.py")  # the readers the checks share
     for path in sorted(MODULE_UTILS.glob("teletreball_checks_*.py")):
         load(path)
     return audit
