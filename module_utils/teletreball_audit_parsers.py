@@ -342,3 +342,21 @@ def handshake_line(result):
                                                       "Verification", "Peer certificate"))
             or "error" in line.lower() or "alert" in line.lower()]
     return f"rc {result.rc}: " + "; ".join(keep[:4])
+
+
+def expect_private_archives(ctx, archive_dir):
+    """State that the archives of people who left are private: ``archive_dir`` a folder
+    0700 of root holding only tar.gz files 0600 (no folder yet passes)."""
+    info = ctx.stat(archive_dir)
+    if info is None:
+        ctx.expect(True, "the archives are private (0700 folder, 0600 tar.gz)",
+                   f"{archive_dir}: none yet")
+        return
+    archives = ctx.run("find", archive_dir, "-mindepth", "1", "-maxdepth", "1",
+                       "-printf", "%m %u %f\n").stdout.splitlines()
+    loose = [line for line in archives
+             if not (line.split()[0] == "600" and line.endswith(".tar.gz"))]
+    ctx.expect(info["mode"] == "0700" and info["user"] == "root" and not loose,
+               "the archives are private (0700 folder, 0600 tar.gz)",
+               f"{archive_dir} {info['mode']} {info['user']}; {len(archives)} archives"
+               + (f"; not 0600 tar.gz: {', '.join(loose)}" if loose else ""))

@@ -33,6 +33,7 @@ from ansible.module_utils.teletreball_audit import CheckError, control
 from ansible.module_utils.teletreball_audit_parsers import (
     accept_rules,
     as_network,
+    expect_private_archives,
     handshake_line,
     mode_line,
     parse_nft_set,
@@ -120,6 +121,12 @@ def parse_list(text):
 def _modules(ctx, host):
     out = _shell(ctx, f"module:list({_lua(host)})")
     return [line.strip() for line in out.splitlines() if line.startswith((" ", "\t"))]
+
+
+def _expect_module(ctx, host, module, requirement):
+    """State that Prosody loads ``module`` on ``host``."""
+    loaded = module in _modules(ctx, host)
+    ctx.expect(loaded, requirement, f"{host}: {module} " + ("loaded" if loaded else "not loaded"))
 
 
 def _hosts(ctx):
@@ -405,19 +412,7 @@ def conf_absent_people_lose_chat(ctx):
                ("sessions of: " + ", ".join(open_)) if open_ else f"{len(jids)} sessions, "
                "all of present people")
     archive_dir = ctx.params.get("archive_dir", "/var/backups/teletreball/chat")
-    info = ctx.stat(archive_dir)
-    if info is None:
-        ctx.expect(True, "the archives are private (0700 folder, 0600 tar.gz)",
-                   f"{archive_dir}: none yet")
-        return
-    archives = ctx.run("find", archive_dir, "-mindepth", "1", "-maxdepth", "1",
-                       "-printf", "%m %u %f\n").stdout.splitlines()
-    loose = [line for line in archives
-             if not (line.split()[0] == "600" and line.endswith(".tar.gz"))]
-    ctx.expect(info["mode"] == "0700" and info["user"] == "root" and not loose,
-               "the archives are private (0700 folder, 0600 tar.gz)",
-               f"{archive_dir} {info['mode']} {info['user']}; {len(archives)} archives"
-               + (f"; not 0600 tar.gz: {', '.join(loose)}" if loose else ""))
+    expect_private_archives(ctx, archive_dir)
 
 
 # --- CONF-NET-01 ---------------------------------------------------------------
@@ -616,10 +611,8 @@ def _range_covered(wanted, lines):
 @control("CONF-VID-01")
 def conf_video_rooms_tokens(ctx):
     domain = ctx.params.get("domain", "teletreball.test")
-    modules = _modules(ctx, domain)
-    ctx.expect("teletreball_video" in modules, "Prosody signs the video tokens (teletreball_video)",
-               f"{domain}: " + ("teletreball_video loaded" if "teletreball_video" in modules
-                                else "teletreball_video not loaded"))
+    _expect_module(ctx, domain, "teletreball_video",
+                   "Prosody signs the video tokens (teletreball_video)")
     wanted = sorted(ctx.params.get("video_rooms") or [])
     configured = _get(ctx, domain, "teletreball_video_rooms")
     ctx.expect(sorted(configured or []) == wanted, "Prosody signs for the video rooms of the "
@@ -694,10 +687,7 @@ def conf_video_signalling_tls(ctx):
 @control("CONF-VID-03")
 def conf_video_turn(ctx):
     domain = ctx.params.get("domain", "teletreball.test")
-    modules = _modules(ctx, domain)
-    ctx.expect("external_services" in modules, "Prosody hands out TURN credentials",
-               f"{domain}: external_services " + ("loaded" if "external_services" in modules
-                                                  else "not loaded"))
+    _expect_module(ctx, domain, "external_services", "Prosody hands out TURN credentials")
     out = _shell(ctx, f"config:get({_lua(domain)}, \"external_services\")")
     turns = re.findall(r"\{([^{}]*type = \"turns?\"[^{}]*)\}", out)
     ttl = int(ctx.params.get("turn_credentials_ttl", 86400))

@@ -34,6 +34,7 @@ from ansible.module_utils.teletreball_audit import CheckError, control
 from ansible.module_utils.teletreball_audit_parsers import (
     accept_rules,
     as_network,
+    expect_private_archives,
     handshake_line,
     mode_line,
     parse_nft_set,
@@ -122,6 +123,15 @@ def _endpoint_details(ctx, names):
     """{name: parameters} of each endpoint (no evidence: one line is stated per check)."""
     return {name: parse_parameters(_cli(ctx, f"pjsip show endpoint {name}", evidence=False))
             for name in sorted(names)}
+
+
+def _expect_asterisk_readable(ctx, path):
+    """State that ``path`` (holding secrets) is 0640 root:asterisk."""
+    info = ctx.stat(path)
+    ctx.expect(info is not None and (info["mode"], info["user"], info["group"])
+               == ("0640", "root", "asterisk"),
+               f"{path} is 0640 root:asterisk",
+               mode_line(path, info))
 
 
 def _people(ctx):
@@ -280,11 +290,7 @@ def pbx_every_request_authenticated(ctx):
                "; ".join(bad)
                or f"{len(options)} staff endpoints: allow_unauthenticated_options false")
     path = "/etc/asterisk/pjsip_auth.conf"
-    info = ctx.stat(path)
-    ctx.expect(info is not None and (info["mode"], info["user"], info["group"])
-               == ("0640", "root", "asterisk"),
-               f"{path} is 0640 root:asterisk",
-               mode_line(path, info))
+    _expect_asterisk_readable(ctx, path)
     auths = parse_auths(ctx.read(path, evidence=False) or "")
     minimum = int(ctx.params.get("sip_password_min_length", 20))
     used = sorted({a.split("/", 1)[0] for e in staff.values() for a in e["auth"]})
@@ -533,11 +539,7 @@ def pbx_ami_loopback_only(ctx):
                f"{user} may log in from the loopback only",
                "ACL " + "; ".join(f"{rule} {net}" for rule, net in acl) if acl else "no ACL")
     path = "/etc/asterisk/manager.conf"
-    info = ctx.stat(path)
-    ctx.expect(info is not None and (info["mode"], info["user"], info["group"])
-               == ("0640", "root", "asterisk"),
-               f"{path} is 0640 root:asterisk",
-               mode_line(path, info))
+    _expect_asterisk_readable(ctx, path)
     secret = ""
     section = None
     for raw in (ctx.read(path, evidence=False) or "").splitlines():
@@ -590,16 +592,4 @@ def pbx_voicemail_of_leavers_archived(ctx):
                (f"{VOICEMAIL_DIR}: {', '.join(stray)}" if stray else
                 f"{VOICEMAIL_DIR}: {', '.join(folders) or 'no folder yet'}"))
     archive_dir = ctx.params.get("voicemail_archive_dir", "/var/backups/teletreball/voicemail")
-    info = ctx.stat(archive_dir)
-    if info is None:
-        ctx.expect(True, "the archives are private (0700 folder, 0600 tar.gz)",
-                   f"{archive_dir}: none yet")
-        return
-    archives = ctx.run("find", archive_dir, "-mindepth", "1", "-maxdepth", "1",
-                       "-printf", "%m %u %f\n").stdout.splitlines()
-    loose = [line for line in archives
-             if not (line.split()[0] == "600" and line.endswith(".tar.gz"))]
-    ctx.expect(info["mode"] == "0700" and info["user"] == "root" and not loose,
-               "the archives are private (0700 folder, 0600 tar.gz)",
-               f"{archive_dir} {info['mode']} {info['user']}; {len(archives)} archives"
-               + (f"; not 0600 tar.gz: {', '.join(loose)}" if loose else ""))
+    expect_private_archives(ctx, archive_dir)

@@ -196,16 +196,22 @@ def _git_outside(ctx, folder, paths):
 
 # --- PKI-CA-01 -----------------------------------------------------------------------
 
+def _expect_private_folder(ctx, folder, what):
+    """State that ``folder`` is a folder of mode 0700; its stat (None: missing)."""
+    info = ctx.stat(folder)
+    ctx.expect(info is not None and info["type"] == "directory" and info["mode"] == "0700",
+               f"{what} is a folder of mode 0700",
+               f"{folder}: {info['type']} {info['mode']} {info['user']}:{info['group']}"
+               if info else f"{folder}: missing")
+    return info
+
+
 @control("PKI-CA-01")
 def ca_key_private(ctx):
     folder = ctx.params.get("pki_ca_dir")
     if not folder:
         raise CheckError("the parameter pki_ca_dir is missing")
-    info = ctx.stat(folder)
-    ctx.expect(info is not None and info["type"] == "directory" and info["mode"] == "0700",
-               "the CA's folder is a folder of mode 0700",
-               f"{folder}: {info['type']} {info['mode']} {info['user']}:{info['group']}"
-               if info else f"{folder}: missing")
+    info = _expect_private_folder(ctx, folder, "the CA's folder")
     if info is None:
         return
     listed = ctx.run("find", folder, "-mindepth", "1", "-maxdepth", "1", "-printf", "%f\n")
@@ -636,11 +642,7 @@ def _credentials_dir(ctx):
 @control("TT-SEC-01")
 def credentials_private(ctx):
     folder = _credentials_dir(ctx)
-    info = ctx.stat(folder)
-    ctx.expect(info is not None and info["type"] == "directory" and info["mode"] == "0700",
-               "the credentials folder is a folder of mode 0700",
-               f"{folder}: {info['type']} {info['mode']} {info['user']}:{info['group']}"
-               if info else f"{folder}: missing")
+    info = _expect_private_folder(ctx, folder, "the credentials folder")
     if info is None:
         return
     listing = ctx.output("find", folder, "-mindepth", "1", "-printf", "%m %y %u %p\n")
