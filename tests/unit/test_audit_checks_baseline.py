@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import json
 
+from audit_fakes import ACCEPT, DROP, FakeProbe, audit, match, meta, payload
+from audit_fakes import failed_if_any as failed
 from module_runner import register_module_utils
 
 register_module_utils()
 
-from ansible.module_utils import teletreball_audit as audit  # noqa: E402
 from ansible.module_utils import teletreball_checks_baseline  # noqa: E402, F401
 
 NFT_A = ("nft", "-a", "list", "table", "inet", "teletreball")
@@ -21,42 +22,10 @@ DROPIN_FIND = ("find", "/etc/nftables.d", "-maxdepth", "1", "-name", "*.nft",
                "-printf", "%m %u %p\\n")
 
 
-class FakeProbe:
-    """Commands (argv tuples) and files (paths) of a host that is not there; a command
-    not listed is "not found", a file not listed is missing."""
-
-    def __init__(self, commands=None, files=None):
-        self.commands = dict(commands or {})
-        self.files = dict(files or {})
-
-    def run(self, argv):
-        found = self.commands.get(tuple(argv))
-        if found is None:
-            return audit.Result(127, "", f"{argv[0]}: not in the fake host")
-        return found if isinstance(found, audit.Result) else audit.Result(0, found, "")
-
-    def read(self, path):
-        return self.files.get(path)
-
-    def stat(self, path, mode, user="root", group="root", kind="regular file"):
-        self.commands[("stat", "--format", "%a %U %G %F", "--", path)] = audit.Result(
-            0, f"{mode.lstrip('0') or '0'} {user} {group} {kind}\n", "")
-
-    def active(self, unit, state="active", enabled="enabled"):
-        self.commands[("systemctl", "is-active", unit)] = audit.Result(
-            0 if state == "active" else 3, state + "\n", "")
-        self.commands[("systemctl", "is-enabled", unit)] = audit.Result(
-            0 if enabled == "enabled" else 1, enabled + "\n", "")
-
-
 def check(control_id, probe, params=None):
     outcome = audit.evaluate(control_id, probe, params)
     assert outcome["status"] in (audit.PASS, audit.FAIL), outcome.get("error")
     return outcome
-
-
-def failed(outcome):
-    return [finding["requirement"] for finding in audit.failed_findings(outcome)]
 
 
 def evidence(outcome):
@@ -65,20 +34,6 @@ def evidence(outcome):
 
 # --- the firewall ------------------------------------------------------------------
 
-def match(left, right, op="=="):
-    return {"match": {"op": op, "left": left, "right": right}}
-
-
-def payload(protocol, field):
-    return {"payload": {"protocol": protocol, "field": field}}
-
-
-def meta(key):
-    return {"meta": {"key": key}}
-
-
-ACCEPT = {"accept": None}
-DROP = {"drop": None}
 ICMP = ["destination-unreachable", "echo-request", "time-exceeded", "parameter-problem"]
 ICMPV6 = ["destination-unreachable", "packet-too-big", "time-exceeded", "parameter-problem",
           "echo-request", "mld-listener-query", "nd-router-solicit", "nd-router-advert",

@@ -13,6 +13,8 @@ import shutil
 import subprocess
 
 import pytest
+from audit_fakes import FakeProbe, audit
+from audit_fakes import failed_if_any as failed
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -20,7 +22,6 @@ from module_runner import register_module_utils
 
 register_module_utils()
 
-from ansible.module_utils import teletreball_audit as audit  # noqa: E402
 from ansible.module_utils import teletreball_checks_pki as checks  # noqa: E402
 from ansible.module_utils import teletreball_directory as directory  # noqa: E402
 
@@ -29,35 +30,6 @@ PKI = "/etc/teletreball/pki"
 CA_DIR = "/srv/credentials/lab/pki"
 CREDENTIALS = "/srv/credentials/lab"
 PASSPHRASE = "p" * 48
-
-
-class FakeProbe:
-    """Commands (argv tuples) and files (paths) of a host that is not there; a command
-    not listed is "not found", a file not listed is missing."""
-
-    def __init__(self, commands=None, files=None):
-        self.commands = dict(commands or {})
-        self.files = dict(files or {})
-        self.ran = []
-
-    def run(self, argv):
-        self.ran.append(tuple(argv))
-        found = self.commands.get(tuple(argv))
-        if found is None:
-            return audit.Result(127, "", f"{argv[0]}: not in the fake host")
-        return found if isinstance(found, audit.Result) else audit.Result(0, found, "")
-
-    def read(self, path):
-        return self.files.get(path)
-
-    def stat(self, path, mode, user="root", group="root", kind="regular file"):
-        self.commands[("stat", "--format", "%a %U %G %F", "--", path)] = audit.Result(
-            0, f"{mode.lstrip('0') or '0'} {user} {group} {kind}\n", "")
-
-
-def failed(outcome):
-    assert outcome["status"] in (audit.PASS, audit.FAIL), outcome.get("error")
-    return [finding["requirement"] for finding in audit.failed_findings(outcome)]
 
 
 def pem(certificate):
