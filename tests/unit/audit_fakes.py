@@ -32,7 +32,7 @@ class FakeProbe:
     def run(self, argv):
         self.ran.append(tuple(argv))
         found = self.commands.get(tuple(argv))
-        if found is None and list(argv[:4]) == list(STAT):
+        if found is None and tuple(argv[:3]) == STAT:
             found = self.commands.get(("stat", argv[-1]))
         if found is None:
             found = self.answer(argv)

@@ -9,11 +9,18 @@ import copy
 import json
 
 import pytest
-from module_runner import register_module_utils
-
-register_module_utils()
-
-from ansible.module_utils import teletreball_audit as audit  # noqa: E402
+from audit_fakes import (
+    ACCEPT,
+    DROP,
+    FakeProbe,
+    audit,
+    evaluate_without,
+    failed,
+    match,
+    passed,
+    payload,
+    stat_answer,
+)
 
 PRIVATE_KEY = "aGVyZS1pcy1hLXByaXZhdGUta2V5LW5vdC1wcmludGVkIQ="
 PSK = "cHJlc2hhcmVkLWtleS1vZi1hbm5hLW5vdC1wcmludGVkISE="
@@ -21,48 +28,8 @@ TOTP = "3132333435363738393031323334353637383930"
 HASH = "$y$j9T$salt$hashofthepasswordnottobeshown"
 
 
-class FakeHost:
-    """The probe of the checks: argv tuples to (rc, stdout, stderr), paths to texts."""
-
-    def __init__(self, commands, files):
-        self.commands = commands
-        self.files = files
-
-    def run(self, argv):
-        answer = self.commands.get(tuple(argv))
-        if answer is None and argv[:3] == ["stat", "--format", "%a %U %G %F"]:
-            answer = self.commands.get(("stat", argv[-1]))
-        if answer is None:
-            return audit.Result(1, "", f"fake host: no answer for {argv}")
-        return audit.Result(*answer)
-
-    def read(self, path):
-        return self.files.get(path)
-
-
 def evaluate(control_id, host, params):
-    outcome = audit.evaluate(control_id, host, params)
-    text = json.dumps(outcome)
-    for secret in (PRIVATE_KEY, PSK, TOTP, HASH):
-        assert secret not in text, f"{control_id} put a secret in its outcome"
-    return outcome
-
-
-def failed(outcome):
-    assert outcome["status"] == audit.FAIL, audit.explain(outcome)
-    return [f["requirement"] for f in audit.failed_findings(outcome)]
-
-
-def passed(outcome):
-    assert outcome["status"] == audit.PASS, audit.explain(outcome)
-
-
-def _match(left, right, op="=="):
-    return {"match": {"op": op, "left": left, "right": right}}
-
-
-def _payload(protocol, field):
-    return {"payload": {"protocol": protocol, "field": field}}
+    return evaluate_without(control_id, host, params, (PRIVATE_KEY, PSK, TOTP, HASH))
 
 
 def _rule(table, chain, *expr):
@@ -78,12 +45,7 @@ def _set(table, name, elements):
                     "elem": elements}}
 
 
-ACCEPT, DROP = {"accept": None}, {"drop": None}
-ESTABLISHED = _match({"ct": {"key": "state"}}, ["established", "related"], "in")
-
-
-def _stat(mode, user="root", group="root", kind="regular file"):
-    return (0, f"{mode} {user} {group} {kind}\n", "")
+ESTABLISHED = match({"ct": {"key": "state"}}, ["established", "related"], "in")
 
 
 # --- the VPN gateway ----------------------------------------------------------------
@@ -132,24 +94,24 @@ def vpn_ruleset(desktop_sources=("10.64.0.2", "10.64.0.3", "10.64.0.4"), extra_f
         _rule("teletreball", "forward", {"jump": {"target": "forward_services"}}),
         _rule("teletreball", "forward_services", {"jump": {"target": "vpn_forward"}}),
         _rule("teletreball", "vpn_forward",
-              _match({"meta": {"key": "iifname"}}, "wg0", "!="), {"return": None}),
-        _rule("teletreball", "vpn_forward", _match(_payload("ip", "saddr"), "@vpn_desktop_devices"),
-              _match(_payload("ip", "daddr"), prefix), _match(_payload("tcp", "dport"), 3389),
+              match({"meta": {"key": "iifname"}}, "wg0", "!="), {"return": None}),
+        _rule("teletreball", "vpn_forward", match(payload("ip", "saddr"), "@vpn_desktop_devices"),
+              match(payload("ip", "daddr"), prefix), match(payload("tcp", "dport"), 3389),
               ACCEPT),
-        _rule("teletreball", "vpn_forward", _match(_payload("ip", "saddr"), "@vpn_phone_devices"),
-              _match(_payload("ip", "daddr"), prefix), _match(_payload("tcp", "dport"), 5061),
+        _rule("teletreball", "vpn_forward", match(payload("ip", "saddr"), "@vpn_phone_devices"),
+              match(payload("ip", "daddr"), prefix), match(payload("tcp", "dport"), 5061),
               ACCEPT),
-        _rule("teletreball", "vpn_forward", _match(_payload("ip", "saddr"), "@vpn_phone_devices"),
-              _match(_payload("ip", "daddr"), prefix),
-              _match(_payload("udp", "dport"), {"range": [10000, 20000]}), ACCEPT),
+        _rule("teletreball", "vpn_forward", match(payload("ip", "saddr"), "@vpn_phone_devices"),
+              match(payload("ip", "daddr"), prefix),
+              match(payload("udp", "dport"), {"range": [10000, 20000]}), ACCEPT),
         *extra_forward,
         _rule("teletreball", "vpn_forward", {"counter": {"packets": 0, "bytes": 0}}, DROP),
         _chain("teletreball_vpn_guard", "input", type="filter", hook="input", policy="accept"),
         _rule("teletreball_vpn_guard", "input",
-              _match({"meta": {"key": "iifname"}}, "wg0", "!="), ACCEPT),
+              match({"meta": {"key": "iifname"}}, "wg0", "!="), ACCEPT),
         _rule("teletreball_vpn_guard", "input", ESTABLISHED, ACCEPT),
         _rule("teletreball_vpn_guard", "input",
-              _match(_payload("icmp", "type"), "echo-request"), ACCEPT),
+              match(payload("icmp", "type"), "echo-request"), ACCEPT),
         _rule("teletreball_vpn_guard", "input", {"counter": {"packets": 0, "bytes": 0}}, DROP),
         *extra_tables,
     ]
@@ -167,16 +129,16 @@ def vpn_host(running=None, conf=None, ruleset=None, modes=None):
         ("ip", "-o", "-4", "address", "show", "dev", "wg0"):
             (0, "4: wg0    inet 10.64.0.1/24 scope global wg0", ""),
         ("systemctl", "is-active", "wg-quick@wg0.service"): (0, "active\n", ""),
-        ("stat", "/etc/wireguard"): _stat("700", kind="directory"),
-        ("stat", "/etc/wireguard/wg0.conf"): _stat("600"),
-        ("stat", "/etc/wireguard/wg0.key"): _stat("600"),
+        ("stat", "/etc/wireguard"): stat_answer("700", kind="directory"),
+        ("stat", "/etc/wireguard/wg0.conf"): stat_answer("600"),
+        ("stat", "/etc/wireguard/wg0.key"): stat_answer("600"),
     }
     for path, mode in (modes or {}).items():
-        commands[("stat", path)] = _stat(mode)
+        commands[("stat", path)] = stat_answer(mode)
     files = {"/etc/wireguard/wg0.conf": wg_conf() if conf is None else conf,
              "/etc/wireguard/wg0.key": PRIVATE_KEY + "\n",
              "/proc/sys/net/ipv4/ip_forward": "1\n"}
-    return FakeHost(commands, files)
+    return FakeProbe(commands, files)
 
 
 @pytest.mark.parametrize("control_id", ["VPN-ACC-01", "VPN-ADDR-01", "VPN-KEY-01", "VPN-REV-01"])
@@ -185,7 +147,7 @@ def test_vpn_checks_pass_on_a_gateway_as_the_role_leaves_it(control_id):
 
 
 def test_vpn_acc_fails_on_a_rule_or_a_device_the_matrix_does_not_grant():
-    extra = _rule("teletreball", "vpn_forward", _match(_payload("tcp", "dport"), 8080), ACCEPT)
+    extra = _rule("teletreball", "vpn_forward", match(payload("tcp", "dport"), 8080), ACCEPT)
     outcome = evaluate("VPN-ACC-01", vpn_host(ruleset=vpn_ruleset(
         desktop_sources=("10.64.0.2", "10.64.0.3", "10.64.0.4", "10.64.0.9"),
         extra_forward=[extra])), VPN_PARAMS)
@@ -207,7 +169,7 @@ def test_vpn_addr_fails_when_the_pool_is_masqueraded_or_a_peer_has_a_network():
     nat = [{"chain": {"family": "ip", "table": "nat", "name": "post", "type": "nat",
                       "hook": "postrouting", "policy": "accept"}},
            {"rule": {"family": "ip", "table": "nat", "chain": "post", "expr": [
-               _match(_payload("ip", "saddr"), {"prefix": {"addr": "10.64.0.0", "len": 24}}),
+               match(payload("ip", "saddr"), {"prefix": {"addr": "10.64.0.0", "len": 24}}),
                {"masquerade": None}]}}]
     running = dict(PEERS, **{"x/y": ("WHlQdWJsaWNLZXk=", "10.10.0.0/24")})
     host = vpn_host(running=running, ruleset=vpn_ruleset(extra_tables=nat))
@@ -307,18 +269,18 @@ def vdi_ruleset(sources=("10.64.0.2", "10.64.0.3", "10.10.0.20"), openings=()):
         _chain("teletreball", "openings"), _chain("teletreball", "services"),
         _chain("teletreball", "vdi_input"),
         _set("teletreball", "vdi_rdp_sources", list(sources)),
-        _rule("teletreball", "input", _match({"meta": {"key": "iif"}}, "lo"), ACCEPT),
+        _rule("teletreball", "input", match({"meta": {"key": "iif"}}, "lo"), ACCEPT),
         _rule("teletreball", "input", ESTABLISHED, ACCEPT),
-        _rule("teletreball", "input", _match(_payload("icmp", "type"),
+        _rule("teletreball", "input", match(payload("icmp", "type"),
                                              {"set": ["echo-request"]}), ACCEPT),
-        _rule("teletreball", "input", _match(_payload("tcp", "dport"), 22),
-              _match(_payload("ip", "saddr"), "@ssh_sources_v4"), ACCEPT),
+        _rule("teletreball", "input", match(payload("tcp", "dport"), 22),
+              match(payload("ip", "saddr"), "@ssh_sources_v4"), ACCEPT),
         _rule("teletreball", "input", {"jump": {"target": "openings"}}),
         _rule("teletreball", "input", {"jump": {"target": "services"}}),
         *openings,
         _rule("teletreball", "services", {"jump": {"target": "vdi_input"}}),
-        _rule("teletreball", "vdi_input", _match(_payload("ip", "saddr"), "@vdi_rdp_sources"),
-              _match(_payload("tcp", "dport"), 3389), ACCEPT),
+        _rule("teletreball", "vdi_input", match(payload("ip", "saddr"), "@vdi_rdp_sources"),
+              match(payload("tcp", "dport"), 3389), ACCEPT),
     ]
     return json.dumps({"nftables": items})
 
@@ -344,12 +306,12 @@ def vdi_host():
             (0, "X509v3 Subject Alternative Name:\n    DNS:vdi1\n", ""),
         ("openssl", "x509", "-noout", "-pubkey", "-in", cert): (0, PUBKEY, ""),
         ("openssl", "pkey", "-pubout", "-in", key): (0, PUBKEY, ""),
-        ("stat", "/etc/xrdp/tls"): _stat("750", group="xrdp", kind="directory"),
-        ("stat", key): _stat("640", group="xrdp"),
-        ("stat", "/etc/teletreball/vdi"): _stat("700", kind="directory"),
-        ("stat", "/etc/teletreball/vdi/users.oath"): _stat("600"),
-        ("stat", "/var/lib/teletreball/desktop-accounts.json"): _stat("600"),
-        ("stat", "/var/backups/teletreball/desktops"): _stat("700", kind="directory"),
+        ("stat", "/etc/xrdp/tls"): stat_answer("750", group="xrdp", kind="directory"),
+        ("stat", key): stat_answer("640", group="xrdp"),
+        ("stat", "/etc/teletreball/vdi"): stat_answer("700", kind="directory"),
+        ("stat", "/etc/teletreball/vdi/users.oath"): stat_answer("600"),
+        ("stat", "/var/lib/teletreball/desktop-accounts.json"): stat_answer("600"),
+        ("stat", "/var/backups/teletreball/desktops"): stat_answer("700", kind="directory"),
         ("find", "/var/backups/teletreball/desktops", "-mindepth", "1", "-maxdepth", "1",
          "-printf", "%m %u %f\\n"): (0, "600 root joan-20261201.tar.gz\n", ""),
         ("ss", "--no-header", "--listening", "--tcp", "--udp", "--numeric", "--processes"):
@@ -378,7 +340,7 @@ def vdi_host():
                      "archive": None}}}),
         "/proc/mounts": "proc /proc proc rw 0 0\n",
     }
-    return FakeHost(commands, files)
+    return FakeProbe(commands, files)
 
 
 def edited(host, path, old, new):
@@ -417,7 +379,7 @@ def test_vdi_tls_fails_when_xrdp_runs_as_root():
 
 def test_vdi_net_fails_on_another_opening_of_rdp_or_another_source():
     opening = _rule("teletreball", "openings",
-                    _match(_payload("ip", "saddr"), {"prefix": {"addr": "10.10.0.0", "len": 24}}),
+                    match(payload("ip", "saddr"), {"prefix": {"addr": "10.10.0.0", "len": 24}}),
                     ACCEPT)
     host = vdi_host()
     host.commands[("nft", "-j", "list", "ruleset")] = (0, vdi_ruleset(
@@ -431,7 +393,7 @@ def test_vdi_net_fails_on_another_opening_of_rdp_or_another_source():
 
 
 def test_an_opening_of_other_ports_leaves_rdp_closed():
-    other = _rule("teletreball", "openings", _match(_payload("tcp", "dport"), {"set": [80, 443]}),
+    other = _rule("teletreball", "openings", match(payload("tcp", "dport"), {"set": [80, 443]}),
                   ACCEPT)
     host = vdi_host()
     host.commands[("nft", "-j", "list", "ruleset")] = (0, vdi_ruleset(openings=[other]), "")
@@ -519,7 +481,7 @@ def test_tt_id_fails_when_an_account_belongs_to_another_identity():
 
 def test_tt_id_on_a_chat_server_reads_the_chat_identities():
     record = {"anna@example.test": "a" * 32, "pau@example.test": "b" * 32}
-    host = FakeHost({("stat", "/var/lib/teletreball/chat-identities.json"): _stat("600")},
+    host = FakeProbe({("stat", "/var/lib/teletreball/chat-identities.json"): stat_answer("600")},
                     {"/var/lib/teletreball/chat-identities.json": json.dumps(record)})
     passed(evaluate("TT-ID-01", host, {"tt_chat_identities": record,
                                        "tt_desktop_identities": None}))
