@@ -327,6 +327,21 @@ def unit_active(ctx, unit):
     return state == "active", f"{unit} {state}"
 
 
+def process_users(ctx, process):
+    """The users (sorted, once each) that processes named ``process`` run as."""
+    return sorted(set(ctx.run("ps", "-o", "user=", "-C", process).stdout.split()))
+
+
+def expect_runs_as(ctx, unit, name, process, user):
+    """State that ``unit`` runs (``name`` runs) and that its ``process`` runs as ``user``
+    only."""
+    ok, line = unit_active(ctx, unit)
+    ctx.expect(ok, f"{name} runs", line)
+    users = process_users(ctx, process)
+    ctx.expect(users == [user], f"{name} runs as the user {user}",
+               f"{process} processes of: {' '.join(users) or 'none'}")
+
+
 def mode_line(path, info):
     """The evidence line of ``ctx.stat(path)``: "<path> 0640 root:asterisk" or missing."""
     if info is None:

@@ -34,9 +34,11 @@ from ansible.module_utils.teletreball_audit_parsers import (
     accept_rules,
     as_network,
     expect_private_archives,
+    expect_runs_as,
     handshake_line,
     mode_line,
     parse_nft_set,
+    process_users,
     unit_active,
 )
 
@@ -534,7 +536,7 @@ def _turn_config(ctx):
 def conf_turn_relay(ctx):
     ok, line = unit_active(ctx, "coturn.service")
     ctx.expect(ok, "coturn runs", line)
-    users = sorted(set(ctx.run("ps", "-o", "user=", "-C", "turnserver").stdout.split()))
+    users = process_users(ctx, "turnserver")
     ctx.expect(users and "root" not in users, "coturn runs unprivileged",
                f"turnserver processes of: {' '.join(users) or 'none'}")
     info = ctx.stat(TURN_CONFIG)
@@ -711,11 +713,7 @@ def conf_video_turn(ctx):
 # --- CONF-VID-04 ---------------------------------------------------------------
 @control("CONF-VID-04")
 def conf_janus_sandboxed(ctx):
-    ok, line = unit_active(ctx, "janus.service")
-    ctx.expect(ok, "Janus runs", line)
-    users = sorted(set(ctx.run("ps", "-o", "user=", "-C", "janus").stdout.split()))
-    ctx.expect(users == ["janus"], "Janus runs as the user janus",
-               f"janus processes of: {' '.join(users) or 'none'}")
+    expect_runs_as(ctx, "janus.service", "Janus", "janus", "janus")
     shown = ctx.run("systemctl", "show", "janus.service", "--property",
                     "User,NoNewPrivileges,CapabilityBoundingSet,AmbientCapabilities,ProtectSystem")
     props = dict(line.split("=", 1) for line in shown.stdout.splitlines() if "=" in line)

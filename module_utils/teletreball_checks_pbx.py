@@ -35,6 +35,7 @@ from ansible.module_utils.teletreball_audit_parsers import (
     accept_rules,
     as_network,
     expect_private_archives,
+    expect_runs_as,
     handshake_line,
     mode_line,
     parse_nft_set,
@@ -159,11 +160,7 @@ def _ruleset(ctx):
 # --- PBX-TLS-01 ----------------------------------------------------------------
 @control("PBX-TLS-01")
 def pbx_tls_and_srtp(ctx):
-    ok, line = unit_active(ctx, "asterisk.service")
-    ctx.expect(ok, "Asterisk runs", line)
-    users = sorted(set(ctx.run("ps", "-o", "user=", "-C", "asterisk").stdout.split()))
-    ctx.expect(users == ["asterisk"], "Asterisk runs as the user asterisk",
-               f"asterisk processes of: {' '.join(users) or 'none'}")
+    expect_runs_as(ctx, "asterisk.service", "Asterisk", "asterisk", "asterisk")
     policy = ctx.run("apt-cache", "policy", "asterisk").stdout
     suite = ctx.params.get("repo_suite", "teletreball-trixie")
     installed = policy.split("***", 1)[1].splitlines()[:3] if "***" in policy else []

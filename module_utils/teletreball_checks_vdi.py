@@ -44,6 +44,7 @@ from ansible.module_utils.teletreball_audit_parsers import (
     parse_ini,
     port_covered,
     ports_of,
+    process_users,
     rule_text,
     ruleset,
     verdict,
@@ -137,7 +138,7 @@ def xrdp_tls_only(ctx):
 
     state = ctx.run("systemctl", "is-active", "xrdp.service").stdout.strip()
     ctx.expect(state == "active", "xrdp runs", f"xrdp.service {state}")
-    owners = sorted(set(ctx.run("ps", "-o", "user=", "-C", "xrdp").stdout.split()))
+    owners = process_users(ctx, "xrdp")
     ctx.expect(owners == ["xrdp"], "xrdp runs as the unprivileged user xrdp",
                "xrdp processes of: " + (", ".join(owners) or "nobody"))
     unit = dict(line.partition("=")[::2] for line in ctx.run(
