@@ -119,6 +119,9 @@ def lab_hosts() -> dict:
 
     def walk(group):
         for name, host in (group.get("hosts") or {}).items():
+            # A host listed in a second group is described under its first one.
+            if not (host or {}).get("lab_container"):
+                continue
             for network in host["lab_container"]["networks"]:
                 if network["name"] == "teletreball-lab":
                     hosts[name] = network["ip"]

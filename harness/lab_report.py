@@ -27,6 +27,8 @@ SERVICES = {
     "vdi_hosts": "remote desktop: RDP 3389 with password + TOTP code (VPN)",
     "pbx_servers": "PBX: SIP over TLS 5061 + SRTP, OAC queue (VPN); trunk udp/5060 (carrier)",
     "package_repo_hosts": "the council's apt repository: http 80 (servers)",
+    "log_hosts": "central logs: every host's logs over TLS 6514, one folder per host "
+    "in /var/log/remote",
     "carriers": "carrier simulator: calls the PBX's numbers (outside the council)",
     "remote_workers": "a remote worker's laptop at home (outside the council)",
 }

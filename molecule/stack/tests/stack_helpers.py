@@ -54,6 +54,10 @@ def lab_addresses():
     addresses = {}
     for group in inventory["all"]["children"].values():
         for name, host_vars in group["hosts"].items():
+            # A host listed in a second group (tt-repo in log_hosts) has its
+            # container described under its first group only.
+            if not (host_vars or {}).get("lab_container"):
+                continue
             for network in host_vars["lab_container"]["networks"]:
                 if network["name"] == "teletreball-lab":
                     addresses[name] = network["ip"]

@@ -37,8 +37,8 @@ MARKER = "/run/tt-audit-marker"
 
 def lab_hosts():
     inventory = yaml.safe_load((LAB / "hosts.yml").read_text(encoding="utf-8"))
-    return sorted(name for group in inventory["all"]["children"].values()
-                  for name in group["hosts"])
+    return sorted({name for group in inventory["all"]["children"].values()
+                   for name in group["hosts"]})
 
 
 def run_audit():
