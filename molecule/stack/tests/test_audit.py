@@ -152,8 +152,9 @@ def test_the_report_page_opens_in_chromium_without_a_console_error(clean_audit):
         shot = "/root/other/report.png"
         outcome = HOME.run(f"report_page.py {page_path} --expect PASS --expect BL-SSH-02 "
                            f"--screenshot {shot}")
+        assert outcome.stdout.strip(), (outcome.rc, outcome.stderr[-3000:])
         page = json.loads(outcome.stdout.splitlines()[-1])
-        assert outcome.rc == 0 and page["ok"], page
+        assert outcome.rc == 0 and page["ok"], (page, outcome.stderr[-3000:])
         assert page["details"] > 0
         keep = os.environ.get("TT_AUDIT_SCREENSHOT")
         if keep and name == "index.html":
