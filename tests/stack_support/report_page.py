@@ -12,6 +12,8 @@ the page when asked, and prints one JSON object:
     {"ok", "title", "console_errors": [...], "text_has": {needle: bool},
      "details": <number of collapsible evidence blocks>, "screenshot"}
 
+or {"ok": false, "error": ...} when Chromium could not show it.
+
 Exit status 0 when the page loaded with no console error and shows every
 --expect text; 1 otherwise.
 """
@@ -46,7 +48,21 @@ def main():
                         "with the element's collapsible evidence open")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="tt-report-") as profile:
+    try:
+        report = look(args)
+    except Exception as error:  # noqa: BLE001 - the test shows why, in one JSON line
+        report = {"error": f"{type(error).__name__}: {error}", "console_errors": [],
+                  "csp_violations": [], "text_has": {}}
+    report["ok"] = (not report.get("error") and not report["console_errors"]
+                    and not report["csp_violations"] and all(report["text_has"].values()))
+    print(json.dumps(report))
+    return 0 if report["ok"] else 1
+
+
+def look(args):
+    """Open the page once and report what it showed (see the module's docstring)."""
+    # Chromium's helper processes may still write into the profile as it is removed.
+    with tempfile.TemporaryDirectory(prefix="tt-report-", ignore_cleanup_errors=True) as profile:
         chromium, ws_url = start_chromium(profile, args.size, None)
         try:
             browser = Browser(ws_url)
@@ -86,10 +102,7 @@ def main():
         finally:
             chromium.kill()
             chromium.wait()
-    report["ok"] = (not report["console_errors"] and not report["csp_violations"]
-                    and all(report["text_has"].values()))
-    print(json.dumps(report))
-    return 0 if report["ok"] else 1
+    return report
 
 
 if __name__ == "__main__":
