@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import datetime
 import functools
+import importlib.util
 import pathlib
+import sys
 
 import pytest
 import yaml
@@ -67,28 +69,35 @@ def waive(host):
     return _waive
 
 
+def load_repo_module(name, path):
+    """A Python file of the repository (a module_utils or filter plugin file the tests
+    reuse), loaded once as ``name`` in sys.modules."""
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def scenario_group_vars(group="all"):
+    """The group_vars of ``group`` in the running scenario's molecule.yml (its inventory)."""
+    import os
+
+    scenario = pathlib.Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"])
+    config = yaml.safe_load((scenario / "molecule.yml").read_text(encoding="utf-8"))
+    return config["provisioner"]["inventory"]["group_vars"].get(group, {})
+
+
 @functools.cache
 def audit_checks():
-    """module_utils/teletreball_audit.py with teletreball_audit_parsers and every
-    teletreball_checks_* module loaded, imported the way Ansible ships them to a host
-    (as ansible.module_utils.<name>)."""
-    import importlib.util
-    import sys
-
-    def load(path):
-        name = f"ansible.module_utils.{path.stem}"
-        if name not in sys.modules:
-            spec = importlib.util.spec_from_file_location(name, path)
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[name] = module
-            spec.loader.exec_module(module)
-        return sys.modules[name]
-
-    audit = load(MODULE_UTILS / "teletreball_audit.py")
-    load(MODULE_UTILS / "teletreball_audit_parsers.py")  # the readers the checks share
-    for path in sorted(MODULE_UTILS.glob("teletreball_checks_*.py")):
-        load(path)
-    return audit
+    """module_utils/teletreball_audit.py with every teletreball_checks_* module loaded,
+    imported the way Ansible ships them to a host (as ansible.module_utils.<name>): the
+    other module_utils files first, since the checks import them."""
+    for path in sorted(MODULE_UTILS.glob("*.py"),
+                       key=lambda path: (path.stem.startswith("teletreball_checks_"), path.stem)):
+        load_repo_module(f"ansible.module_utils.{path.stem}", path)
+    return sys.modules["ansible.module_utils.teletreball_audit"]
 
 
 class TestinfraProbe:

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import pathlib
 import subprocess
-import sys
 import time
 import urllib.parse
 
 import testinfra
-import yaml
-from teletreball_testinfra import REPO_ROOT, wait_for
+from teletreball_testinfra import REPO_ROOT, load_repo_module, scenario_group_vars, wait_for
 
 CREDENTIALS = pathlib.Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent")) / (
     "credentials"
@@ -140,29 +137,11 @@ def can_connect(machine, port=3389):
     return machine.run(f"timeout 4 bash -c '</dev/tcp/{SERVER}/{port}'").rc == 0
 
 
-def _repo_module(name, path):
-    """A Python file of the repository, loaded once under ``name``."""
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-def scenario_vars(group):
-    """The group_vars of ``group`` in the scenario's molecule.yml (the inventory)."""
-    scenario = pathlib.Path(os.environ.get("MOLECULE_SCENARIO_DIRECTORY",
-                                           pathlib.Path(__file__).parents[1]))
-    config = yaml.safe_load((scenario / "molecule.yml").read_text(encoding="utf-8"))
-    return config["provisioner"]["inventory"]["group_vars"].get(group, {})
-
-
 def directory(staff=None):
     """The staff directory as the preflight derives it for this scenario
     (module_utils/teletreball_directory.py, the addresses of the credentials folder)."""
-    inventory = scenario_vars("all")
-    builder = _repo_module("ansible.module_utils.teletreball_directory",
+    inventory = scenario_group_vars("all")
+    builder = load_repo_module("ansible.module_utils.teletreball_directory",
                            REPO_ROOT / "module_utils" / "teletreball_directory.py")
     state = json.loads((CREDENTIALS / "vpn-addresses.json").read_text(encoding="utf-8"))
     return builder.build_directory(inventory["teletreball_staff"] if staff is None else staff,
@@ -176,9 +155,9 @@ def audit_params(staff=None):
     role's defaults with the scenario's group_vars, the people of the directory as
     the role selects them (_vdi_people) and its RDP sources (_vdi_rdp_sources, with
     the role's filter teletreball_vpn_access_rules)."""
-    inventory, host_vars = scenario_vars("all"), scenario_vars("vdi_hosts")
+    inventory, host_vars = scenario_group_vars("all"), scenario_group_vars("vdi_hosts")
     derived = directory(staff)
-    filters = _repo_module("tt_vdi_test_filters",
+    filters = load_repo_module("tt_vdi_test_filters",
                            REPO_ROOT / "filter_plugins" / "teletreball_filters.py")
     people = [p for p in derived["people"]
               if p["state"] == "present" and p["desktop"] and p["desktop_host"] == SERVER]

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import pathlib
 import re
 import subprocess
-import sys
 
 import testinfra
-import yaml
-from teletreball_testinfra import REPO_ROOT
+from teletreball_testinfra import REPO_ROOT, load_repo_module, scenario_group_vars
 
 CREDENTIALS = pathlib.Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent")) / (
     "credentials"
@@ -67,34 +64,16 @@ def gateway_tunnel_address(host):
     return host.check_output("ip -4 -o addr show wg0 | awk '{print $4}' | cut -d/ -f1")
 
 
-def _repo_module(name, path):
-    """A Python file of the repository, loaded once under ``name``."""
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-def scenario_vars():
-    """The group_vars of all in the scenario's molecule.yml (the inventory)."""
-    scenario = pathlib.Path(os.environ.get("MOLECULE_SCENARIO_DIRECTORY",
-                                           pathlib.Path(__file__).parents[1]))
-    config = yaml.safe_load((scenario / "molecule.yml").read_text(encoding="utf-8"))
-    return config["provisioner"]["inventory"]["group_vars"]["all"]
-
-
 def audit_params(staff=None):
     """The params roles/vpn/tasks/audit.yml passes the live checks, for this scenario:
     the directory derived as the preflight does (module_utils/teletreball_directory.py,
     with the addresses of the credentials folder) and the role's own filters
     (teletreball_vpn_devices, teletreball_vpn_access_rules)."""
-    inventory = scenario_vars()
+    inventory = scenario_group_vars()
     staff = inventory["teletreball_staff"] if staff is None else staff
-    builder = _repo_module("ansible.module_utils.teletreball_directory",
+    builder = load_repo_module("ansible.module_utils.teletreball_directory",
                            REPO_ROOT / "module_utils" / "teletreball_directory.py")
-    filters = _repo_module("tt_vpn_test_filters",
+    filters = load_repo_module("tt_vpn_test_filters",
                            REPO_ROOT / "filter_plugins" / "teletreball_filters.py")
     state = json.loads((CREDENTIALS / "vpn-addresses.json").read_text(encoding="utf-8"))
     directory = builder.build_directory(staff, inventory["teletreball_access"], state)
