@@ -42,12 +42,10 @@ import base64
 import binascii
 import datetime
 import hashlib
-import importlib.util
 import json
-import os
 import re
-import sys
 
+from ansible.module_utils import teletreball_directory, teletreball_pki
 from ansible.module_utils.teletreball_audit import CheckError, control
 
 try:
@@ -80,38 +78,6 @@ def _some(items):
     if len(items) <= SHOWN:
         return ", ".join(items)
     return ", ".join(items[:SHOWN]) + f" and {len(items) - SHOWN} more"
-
-
-def _sibling(name):
-    """module_utils/<name>.py beside this file, as ``ansible.module_utils.<name>``: the
-    Testinfra suites load only the checks' files (tests/testinfra_support)."""
-    fullname = f"ansible.module_utils.{name}"
-    if fullname not in sys.modules:
-        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py")
-        spec = importlib.util.spec_from_file_location(fullname, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[fullname] = module
-        spec.loader.exec_module(module)
-    return sys.modules[fullname]
-
-
-def _pki():
-    """module_utils/teletreball_pki.py (what teletreball_pki_host and teletreball_ca_check
-    ask of keys and certificates), imported when a check needs it."""
-    try:
-        from ansible.module_utils import teletreball_pki
-    except ImportError:
-        return _sibling("teletreball_pki")
-    return teletreball_pki
-
-
-def _directory():
-    """module_utils/teletreball_directory.py (the preflight's validation and extensions)."""
-    try:
-        from ansible.module_utils import teletreball_directory
-    except ImportError:
-        return _sibling("teletreball_directory")
-    return teletreball_directory
 
 
 def _need_cryptography():
@@ -258,11 +224,11 @@ def ca_key_private(ctx):
         return
     wanted = ctx.params.get("pki_ca_key")
     if wanted:
-        pki = _pki()
-        ctx.expect(pki.key_is_wanted(key, wanted), f"the CA key is {pki.describe_wanted(wanted)}",
-                   f"ca.key: {pki.describe_key(key)}")
+        ctx.expect(teletreball_pki.key_is_wanted(key, wanted),
+                   f"the CA key is {teletreball_pki.describe_wanted(wanted)}",
+                   f"ca.key: {teletreball_pki.describe_key(key)}")
     certificate = load_certificate(ctx.read(f"{folder}/ca.crt", evidence=False))
-    public_der = _pki().public_der
+    public_der = teletreball_pki.public_der
     same = certificate is not None and public_der(certificate.public_key()) == public_der(
         key.public_key())
     ctx.expect(same, "ca.crt carries the public key of ca.key",
@@ -314,7 +280,7 @@ def certificates_valid(ctx):
     if ca is None:
         raise CheckError("the parameter pki_ca_certificate is not a PEM certificate")
     now = datetime.datetime.now(datetime.UTC)
-    ca_start, ca_end = _pki().validity(ca)
+    ca_start, ca_end = teletreball_pki.validity(ca)
     ctx.expect(ca_start <= now <= ca_end, "the council's CA certificate is valid now",
                f"CA {describe_name(ca.subject)}: notAfter {ca_end:%Y-%m-%d %H:%M} UTC")
     renew_days = int(ctx.params.get("pki_renew_days_before", 30))
@@ -332,12 +298,13 @@ def _one_certificate(ctx, folder, item, ca, ca_body, now, renew_days):
     if certificate is None:
         ctx.expect(False, f"{name}: the certificate is installed", f"{crt}: missing or not PEM")
         return
-    start, end = _pki().validity(certificate)
+    start, end = teletreball_pki.validity(certificate)
     shown = (f"{name}: subject {describe_name(certificate.subject)}, "
              f"notAfter {end:%Y-%m-%d %H:%M} UTC")
     ctx.expect(start <= now <= end, f"{name}: the certificate is valid now",
                shown if start <= now else f"{shown}, notBefore {start:%Y-%m-%d %H:%M} UTC")
-    verifies = certificate.issuer == ca.subject and _pki().signed_by(certificate, ca.public_key())
+    verifies = (certificate.issuer == ca.subject
+                and teletreball_pki.signed_by(certificate, ca.public_key()))
     ctx.expect(verifies, f"{name}: signed by the council's CA",
                f"{name}: issuer {describe_name(certificate.issuer)}, signature "
                + ("verifies with the CA's key" if verifies
@@ -358,10 +325,11 @@ def _one_certificate(ctx, folder, item, ca, ca_body, now, renew_days):
     # The public key of the private key, computed on the host: the key never leaves it.
     public = ctx.run("openssl", "pkey", "-pubout", "-in", key, evidence=False)
     try:
-        key_der = _pki().public_der(serialization.load_pem_public_key(public.stdout.encode()))
+        key_der = teletreball_pki.public_der(
+            serialization.load_pem_public_key(public.stdout.encode()))
     except ValueError:
         key_der = None
-    same = key_der is not None and key_der == _pki().public_der(certificate.public_key())
+    same = key_der is not None and key_der == teletreball_pki.public_der(certificate.public_key())
     ctx.expect(same, f"{name}: the certificate matches its key",
                f"{key}: " + ("missing or unreadable" if key_der is None
                              else f"public key sha256:{hashlib.sha256(key_der).hexdigest()[:16]} "
@@ -689,14 +657,14 @@ def directory_is_data(ctx):
             continue
         for field in ("name", "department"):
             value = person.get(field)
-            problem = _directory().text_problem(value) if isinstance(value, str) else None
+            problem = teletreball_directory.text_problem(value) if isinstance(value, str) else None
             if problem is not None:
                 refused.append(f"teletreball_staff[{index}] ({person.get('username')}): "
                                f"{field} {problem.split(';')[0]}")
     ctx.expect(not refused, "no name or department holds a control or invisible character",
                "; ".join(refused[:SHOWN]) if refused
                else f"{len(staff)} people: names and departments are plain text")
-    errors = _directory().validate(
+    errors = teletreball_directory.validate(
         staff, ctx.params.get("directory_networks"), ctx.params.get("directory_groups"),
         ctx.params.get("directory_access"), ctx.params.get("directory_services"),
         ctx.params.get("directory_extension_range"), ctx.params.get("directory_vpn_pool"),
@@ -720,7 +688,7 @@ def extensions_quarantined(ctx):
     except ValueError:
         state = None
     record = state.get("extensions") if isinstance(state, dict) else None
-    version = _directory().STATE_VERSION
+    version = teletreball_directory.STATE_VERSION
     ok = (isinstance(state, dict) and state.get("version") == version
           and isinstance(record, dict) and isinstance(record.get("held"), dict)
           and isinstance(record.get("released"), dict))
@@ -734,7 +702,7 @@ def extensions_quarantined(ctx):
         return
     staff = [person for person in ctx.params.get("directory_staff") or []
              if isinstance(person, dict)]
-    holders = _directory().extension_holders(staff)
+    holders = teletreball_directory.extension_holders(staff)
     unrecorded = [f"{ext} ({username})" for ext, (username, ident) in sorted(holders.items())
                   if (record["held"].get(ext) or {}).get("identity") != ident]
     ctx.expect(not unrecorded, "every extension of the directory is recorded with its holder",
@@ -742,8 +710,8 @@ def extensions_quarantined(ctx):
                else f"{len(holders)} extensions, each recorded for its holder")
     days = int(ctx.params.get("directory_extension_quarantine_days", 30))
     now = datetime.datetime.now(datetime.UTC)
-    _, conflicts = _directory().hold_extensions(state, holders, now, days)
-    problems = _directory().extension_problems(staff, conflicts, days)
+    _, conflicts = teletreball_directory.hold_extensions(state, holders, now, days)
+    problems = teletreball_directory.extension_problems(staff, conflicts, days)
     ctx.expect(not conflicts,
                "no extension in quarantine is given to another person",
                " ".join(problems[:SHOWN]) if problems

@@ -23,7 +23,9 @@ def register_module_utils():
     ships them with a module; the same Python module as ``import <name>``."""
     if str(MODULE_UTILS) not in sys.path:
         sys.path.insert(0, str(MODULE_UTILS))
-    for path in sorted(MODULE_UTILS.glob("*.py")):
+    # The checks of the audit import other module_utils files: those first.
+    for path in sorted(MODULE_UTILS.glob("*.py"),
+                       key=lambda path: (path.stem.startswith("teletreball_checks_"), path.stem)):
         sys.modules.setdefault(f"ansible.module_utils.{path.stem}",
                                importlib.import_module(path.stem))
 
