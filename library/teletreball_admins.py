@@ -59,6 +59,17 @@ options:
     description: Login shell of the administrators.
     type: path
     default: /bin/bash
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without
+      modifying target, if not supported the action will be skipped.
+    support: full
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in
+      check_mode), when in diff mode.
+    support: full
+    details: Names what changes (account, group, shell, password, authorized_keys), never a
+      hash or a key.
 notes:
   - Supports check mode and diff mode. The diff names what changes, never a hash.
   - Root is never managed, and a name may appear once.

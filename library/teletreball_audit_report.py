@@ -93,9 +93,14 @@ options:
     type: str
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without
+      modifying target, if not supported the action will be skipped.
     support: full
-    description: Decides every status and returns the summary, writing nothing.
+    details: Decides every status and returns the summary and whether the report would
+      change, writing nothing.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in
+      check_mode), when in diff mode.
     support: none
 notes:
   - Runs on the controller (C(delegate_to=localhost) or a play on localhost); needs PyYAML.

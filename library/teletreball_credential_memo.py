@@ -27,6 +27,17 @@ options:
     description: The memo, a JSON object of version 1.
     type: str
     required: true
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without
+      modifying target, if not supported the action will be skipped.
+    support: full
+    details: Nothing is written.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in
+      check_mode), when in diff mode.
+    support: none
+    details: The content is a secret; no diff is returned.
 notes:
   - Supports check mode (nothing is written). The content is never returned or
     shown in a diff.

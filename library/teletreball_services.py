@@ -72,6 +72,17 @@ options:
         as it was before the change).
     type: bool
     default: false
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without
+      modifying target, if not supported the action will be skipped.
+    support: full
+    details: Only C(systemctl show) runs; the results list what would be done.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in
+      check_mode), when in diff mode.
+    support: full
+    details: Each unit that changes, with its C(UnitFileState) and C(ActiveState).
 notes:
   - Supports check mode and diff mode. In check mode only C(systemctl show) runs; the
     results list what would be done. The diff shows each unit that changes, as its
