@@ -25,9 +25,6 @@ import yaml
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 MODULES = sorted((REPO / "library").glob("*.py"))
-# Modules whose own sessions add their attributes (issue 21): expected to fail
-# until they do, and to pass after (not strict).
-PENDING_ATTRIBUTES = {"teletreball_welcome_packs", "teletreball_vpn_clients"}
 SUPPORT = {"full", "partial", "none"}
 PLUGINS = sorted(path for folder in ("callback_plugins", "vars_plugins")
                  for path in (REPO / folder).glob("*.py"))
@@ -53,15 +50,6 @@ def test_a_module_documents_itself_in_valid_yaml(path):
     assert parsed["DOCUMENTATION"]["module"] == path.stem
     assert parsed["DOCUMENTATION"]["short_description"]
     assert isinstance(parsed["EXAMPLES"], list) and parsed["EXAMPLES"]
-
-
-def pending(path):
-    """The module as a test parameter, marked xfail while its session still writes
-    its attributes."""
-    if path.stem in PENDING_ATTRIBUTES:
-        return pytest.param(path, id=path.stem, marks=pytest.mark.xfail(
-            strict=False, reason="its session adds the attributes"))
-    return pytest.param(path, id=path.stem)
 
 
 def module_classes(tree):
@@ -119,7 +107,7 @@ def check_attribute(name, attribute):
     return attribute["support"]
 
 
-@pytest.mark.parametrize("path", [pending(path) for path in MODULES])
+@pytest.mark.parametrize("path", MODULES, ids=lambda path: path.stem)
 def test_a_module_declares_its_check_and_diff_support(path):
     tree = ast.parse(path.read_text(encoding="utf-8"))
     attributes = yaml.safe_load(documentation(path)["DOCUMENTATION"]).get("attributes")
@@ -251,8 +239,6 @@ def test_ansible_doc_renders_every_module():
         sections[section.split()[0]] = section
     assert sorted(sections) == [path.stem for path in MODULES]
     for path in MODULES:
-        if path.stem in PENDING_ATTRIBUTES and "\nATTRIBUTES" not in sections[path.stem]:
-            continue
         assert "\nATTRIBUTES" in sections[path.stem], path.stem
         attributes = sections[path.stem].split("\nATTRIBUTES", 1)[1]
         assert "check_mode:" in attributes and "diff_mode:" in attributes, path.stem
