@@ -17,6 +17,7 @@ import json
 import os
 import pathlib
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -407,3 +408,108 @@ def test_the_lock_of_a_killed_run_is_taken_over(tmp_path):
             f"{holder['pid']} of user {holder['user']}, started {holder['started']}") in output
     assert (credentials / "vpn-addresses.json").exists()
     assert not lock.exists()
+
+
+# --- the controller's state: a recorded id, an inventory given with -i, no copied example --
+
+
+def without_inventory(playbook, *extra):
+    """ansible-playbook with no -i (and no ANSIBLE_INVENTORY), as a mistaken run would be."""
+    env = {key: value for key, value in os.environ.items() if key != "ANSIBLE_INVENTORY"}
+    env.update(ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_DEPRECATION_WARNINGS="0")
+    bindir = pathlib.Path(sys.executable).parent
+    return subprocess.run(
+        [str(bindir / "ansible-playbook"), str(REPO / "playbooks" / playbook), *extra],
+        capture_output=True, text=True, env=env, cwd=REPO, check=False, timeout=300,
+    )
+
+
+def test_a_run_without_an_inventory_stops_naming_the_option():
+    """ansible.cfg names no inventory: a run without -i stops in the preflight."""
+    result = without_inventory("site.yml")
+    output = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode != 0, output
+    assert "No inventory: run with -i inventories/<council>" in output, output
+    assert not (REPO / "credentials" / "lab.lock").exists()
+
+
+def test_a_copied_example_inventory_keeps_no_example_credentials(tmp_path):
+    """inventories/example copied as it is: its credentials folder is the example's."""
+    copy_dir = tmp_path / "inventories" / "ajuntament"
+    shutil.copytree(REPO / "inventories" / "example", copy_dir)
+    result = ansible_playbook(copy_dir, "preflight.yml", "--check")
+    output = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode != 0, output
+    assert (f"The inventory {copy_dir} is a copy of inventories/example, but its "
+            "teletreball_credentials_dir still is the example's folder "
+            f"({REPO / 'credentials' / 'example'}). Set teletreball_credentials_dir") in output
+    assert "/credentials/ajuntament" in output, output
+    # With its own folder, the copy passes.
+    staff = copy_dir / "group_vars" / "all" / "staff.yml"
+    staff.write_text(staff.read_text(encoding="utf-8").replace(
+        '/credentials/example"', '/credentials/ajuntament"'), encoding="utf-8")
+    result = ansible_playbook(copy_dir, "preflight.yml", "--check")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def write_staff(inventory, data):
+    (inventory.parent / "group_vars" / "all" / "staff.yml").write_text(
+        yaml.safe_dump(data, allow_unicode=True))
+
+
+def test_a_recorded_state_id_refuses_a_missing_or_other_credentials_folder(tmp_path):
+    credentials = tmp_path / "credentials"
+    data = lab_data(credentials)
+    data["teletreball_state_id"] = ""
+    inventory = make_inventory(tmp_path / "inventory", data)
+
+    # Check mode writes no id.
+    checked = ansible_playbook(inventory, "preflight.yml", "--check")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert not (credentials / "state-id").exists()
+
+    # The first real run writes it (0600) and gives the line to add.
+    first = ansible_playbook(inventory, "preflight.yml")
+    assert first.returncode == 0, first.stdout + first.stderr
+    state_id = (credentials / "state-id").read_text().strip()
+    assert (credentials / "state-id").stat().st_mode & 0o777 == 0o600
+    output = " ".join((first.stdout + first.stderr).split())
+    assert f"add the line 'teletreball_state_id: {state_id}' to the inventory" in output, output
+
+    # Recorded, with its folder: passes, without the warning.
+    data["teletreball_state_id"] = state_id
+    write_staff(inventory, data)
+    recorded = ansible_playbook(inventory, "preflight.yml")
+    output = " ".join((recorded.stdout + recorded.stderr).split())
+    assert recorded.returncode == 0, output
+    assert "is not recorded in the inventory" not in output, output
+
+    # Another folder's id: refused, naming both.
+    (credentials / "state-id").write_text("20250101-00000000000000aa\n")
+    other = ansible_playbook(inventory, "preflight.yml")
+    output = " ".join((other.stdout + other.stderr).split())
+    assert other.returncode != 0, output
+    assert (f"The credentials folder {credentials} holds another state: its state-id is "
+            f"'20250101-00000000000000aa', but the inventory records teletreball_state_id: "
+            f"{state_id} (found: 20250101-00000000000000aa).") in output, output
+    assert (credentials / "state-id").read_text() == "20250101-00000000000000aa\n"
+
+    # The folder missing (a job without its volume): site.yml stops before any host,
+    # before the lock, and makes no folder.
+    credentials.rename(tmp_path / "elsewhere")
+    missing = ansible_playbook(inventory, "site.yml")
+    output = " ".join((missing.stdout + missing.stderr).split())
+    assert missing.returncode != 0, output
+    assert (f"The credentials folder {credentials} is missing, but the inventory records "
+            f"teletreball_state_id: {state_id} (found: none).") in output, output
+    assert "set TELETREBALL_STATE_DIR" in output and "playbooks/restore.yml" in output
+    assert "UNREACHABLE" not in output
+    assert not credentials.exists() and not (tmp_path / "credentials.lock").exists()
+
+    # An empty folder (an empty volume) likewise.
+    credentials.mkdir()
+    empty = ansible_playbook(inventory, "preflight.yml", "--check")
+    output = " ".join((empty.stdout + empty.stderr).split())
+    assert empty.returncode != 0 and f"The credentials folder {credentials} is empty" in output
+    assert list(credentials.iterdir()) == []
