@@ -6,7 +6,7 @@ export TT_ROOT := $(CURDIR)
 
 ROLE ?=
 
-.PHONY: help test check lab lab-destroy audit bench deps image apt-cache molecule controls-doc clean
+.PHONY: help test check lab lab-destroy audit bench controller deps image apt-cache molecule controls-doc clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -33,7 +33,10 @@ audit: ## Audit the lab's hosts: every control live, report in reports/lab/<date
 bench: image ## Benchmark site.yml on the lab (BENCH_ARGS="--label after --cases nochange,ssh")
 	.venv/bin/python harness/bench.py $(BENCH_ARGS)
 
-deps: ## Install host packages and create .venv
+controller: ## Production controller (as root): only what the playbooks need, and .venv
+	harness/setup-controller
+
+deps: ## Lab and tests: the controller's packages, podman, mmdebstrap... and .venv
 	harness/setup-host
 
 image: deps ## Build the Debian 13 test image if its recipe changed
