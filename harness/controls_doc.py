@@ -62,7 +62,7 @@ def render() -> str:
         "",
         "Generated from `controls/catalogue.yml` and `controls/waivers.yml` by",
         "`make controls-doc`; do not edit by hand. Apply one control alone with",
-        "`ansible-playbook playbooks/site.yml --tags <tag>`. The header of the",
+        "`ansible-playbook -i inventories/<council> playbooks/site.yml --tags <tag>`. The header of the",
         "catalogue says where the CIS numbers and the ENS categories were read.",
         "",
         "CIS: item(s) of the CIS Debian Linux 13 Benchmark v1.0.0, or in italics why",
