@@ -35,9 +35,14 @@ options:
     type: path
     required: true
   passphrase_path:
-    description: The file holding the passphrase of the key (one line).
+    description: The file holding the passphrase of the key (one line, mode 0600), outside
+      the CA's folder (C(pki_ca_passphrase_file)). One of O(passphrase_path) and
+      O(passphrase) is needed.
     type: path
-    required: true
+  passphrase:
+    description: The passphrase of the key itself (C(pki_ca_passphrase), a vaulted variable
+      or a secret of AWX/Semaphore). Never returned or logged.
+    type: str
   csr_path:
     description: The request of the CA certificate (PEM).
     type: path
@@ -97,7 +102,7 @@ EXAMPLES = r"""
   teletreball_ca_check:
     directory: "{{ pki_ca_dir }}"
     key_path: "{{ pki_ca_dir }}/ca.key"
-    passphrase_path: "{{ pki_ca_dir }}/ca.passphrase"
+    passphrase_path: "{{ pki_ca_passphrase_file }}"
     csr_path: "{{ pki_ca_dir }}/ca.csr"
     certificate_path: "{{ pki_ca_dir }}/ca.crt"
     common_name: teletreball internal CA
@@ -246,13 +251,17 @@ def check(params, now):
     if stat.S_IMODE(info.st_mode) != 0o700:
         reasons.append(f"{os.path.basename(directory)}: mode {stat.S_IMODE(info.st_mode):04o}, "
                        "not 0700")
-    passphrase = read_file(params["passphrase_path"], 0o600, reasons)
+    if params["passphrase"] is not None:
+        passphrase, label = params["passphrase"].encode(), "pki_ca_passphrase"
+    else:
+        passphrase = read_file(params["passphrase_path"], 0o600, reasons)
+        label = os.path.basename(params["passphrase_path"])
     key_data = read_file(params["key_path"], 0o600, reasons)
     csr_data = read_file(params["csr_path"], 0o600, reasons)
     cert_data = read_file(params["certificate_path"], 0o600, reasons)
     key = None
     if passphrase is not None and not passphrase.strip():
-        reasons.append("ca.passphrase: empty")
+        reasons.append(f"{label}: empty")
     elif passphrase is not None and key_data is not None:
         key = load_key(key_data, passphrase.strip(), params["key"], reasons)
     if csr_data is not None:
@@ -268,7 +277,8 @@ def main():
         argument_spec={
             "directory": {"type": "path", "required": True},
             "key_path": {"type": "path", "required": True},
-            "passphrase_path": {"type": "path", "required": True, "no_log": False},
+            "passphrase_path": {"type": "path", "no_log": False},
+            "passphrase": {"type": "str", "no_log": True},
             "csr_path": {"type": "path", "required": True},
             "certificate_path": {"type": "path", "required": True},
             "common_name": {"type": "str", "required": True},
@@ -280,6 +290,8 @@ def main():
             "renew_days_before": {"type": "int", "required": True},
             "now": {"type": "str"},
         },
+        required_one_of=[("passphrase_path", "passphrase")],
+        mutually_exclusive=[("passphrase_path", "passphrase")],
         supports_check_mode=True,
     )
     if not HAS_CRYPTOGRAPHY:

@@ -30,6 +30,7 @@ PKI = "/etc/teletreball/pki"
 CA_DIR = "/srv/credentials/lab/pki"
 CREDENTIALS = "/srv/credentials/lab"
 PASSPHRASE = "p" * 48
+PASSPHRASE_FILE = "/srv/credentials/lab.ca-passphrase"  # noqa: S105 - a path
 
 
 def pem(certificate):
@@ -81,15 +82,17 @@ def ca_host(ca, key_text=None, passphrase=PASSPHRASE, names=checks.CA_FILES):
                 audit.Result(128, "", "fatal: not a git repository (or any of the parent "
                                       "directories): .git\n"),
         },
-        files={f"{CA_DIR}/ca.key": key_text, f"{CA_DIR}/ca.passphrase": passphrase + "\n",
+        files={f"{CA_DIR}/ca.key": key_text, PASSPHRASE_FILE: passphrase + "\n",
                f"{CA_DIR}/ca.crt": pem(certificate)})
     probe.stat(CA_DIR, "0700", kind="directory")
     for name in checks.CA_FILES:
         probe.stat(f"{CA_DIR}/{name}", "0600")
+    probe.stat(PASSPHRASE_FILE, "0600")
     return probe
 
 
-CA_PARAMS = {"pki_ca_dir": CA_DIR, "pki_ca_key": {"type": "ECC", "curve": "secp384r1"}}
+CA_PARAMS = {"pki_ca_dir": CA_DIR, "pki_ca_key": {"type": "ECC", "curve": "secp384r1"},
+             "credentials_folder": CREDENTIALS, "pki_ca_passphrase_file": PASSPHRASE_FILE}
 
 
 def test_ca_passes_when_private_encrypted_and_outside_git(ca):
@@ -102,10 +105,45 @@ def test_ca_passes_when_private_encrypted_and_outside_git(ca):
 
 def test_ca_fails_on_a_readable_passphrase_and_a_host_key(ca):
     probe = ca_host(ca, names=(*checks.CA_FILES, "rdp.key"))
-    probe.stat(f"{CA_DIR}/ca.passphrase", "0644")
+    probe.stat(PASSPHRASE_FILE, "0644")
     assert failed(audit.evaluate("PKI-CA-01", probe, CA_PARAMS)) == [
         "the CA's folder holds only the CA (host keys never reach the controller)",
-        "ca.passphrase is a regular file of mode 0600"]
+        "the passphrase file is a regular file of mode 0600"]
+
+
+def test_ca_fails_on_a_passphrase_beside_the_key(ca):
+    probe = ca_host(ca, names=(*checks.CA_FILES, "ca.passphrase"))
+    probe.files[f"{CA_DIR}/ca.passphrase"] = PASSPHRASE + "\n"
+    probe.stat(f"{CA_DIR}/ca.passphrase", "0600")
+    outcome = audit.evaluate("PKI-CA-01", probe, CA_PARAMS)
+    assert failed(outcome) == [
+        "the CA's folder holds only the CA (host keys never reach the controller)",
+        "the CA key's passphrase is not kept in the credentials folder"]
+    assert PASSPHRASE not in json.dumps(outcome)
+
+
+def test_ca_fails_on_a_passphrase_file_inside_the_credentials_folder(ca):
+    inside = f"{CREDENTIALS}/people/ca-passphrase"
+    probe = ca_host(ca)
+    probe.files[inside] = probe.files.pop(PASSPHRASE_FILE)
+    probe.stat(inside, "0600")
+    outcome = audit.evaluate("PKI-CA-01", probe, dict(CA_PARAMS, pki_ca_passphrase_file=inside))
+    assert failed(outcome) == ["the CA key's passphrase is not kept in the credentials folder"]
+
+
+def test_ca_passes_with_a_vaulted_passphrase_it_never_sees(ca):
+    probe = ca_host(ca)
+    del probe.files[PASSPHRASE_FILE]
+    params = dict(CA_PARAMS, pki_ca_passphrase_file="", pki_ca_passphrase_variable=True)
+    outcome = audit.evaluate("PKI-CA-01", probe, params)
+    assert outcome["status"] == audit.PASS, audit.explain(outcome)
+
+
+def test_ca_fails_without_any_passphrase(ca):
+    params = dict(CA_PARAMS, pki_ca_passphrase_file="")
+    assert failed(audit.evaluate("PKI-CA-01", ca_host(ca), params)) == [
+        "the CA key's passphrase is not kept in the credentials folder",
+        "the passphrase file holds a generated passphrase (at least 32 characters)"]
 
 
 def test_ca_fails_on_an_unencrypted_key(ca):
@@ -118,7 +156,7 @@ def test_ca_fails_on_an_unencrypted_key(ca):
 
 def test_ca_fails_on_a_key_another_passphrase_opens(ca):
     probe = ca_host(ca)
-    probe.files[f"{CA_DIR}/ca.passphrase"] = "q" * 48
+    probe.files[PASSPHRASE_FILE] = "q" * 48
     assert failed(audit.evaluate("PKI-CA-01", probe, CA_PARAMS)) == [
         "ca.key opens with the stored passphrase"]
 

@@ -55,20 +55,21 @@ def ca(tmp_path):
     os.chmod(folder, 0o700)
     key = ec.generate_private_key(ec.SECP384R1())
     csr = request(key)
-    write(folder / "ca.passphrase", PASSPHRASE + b"\n")
+    # The passphrase is kept outside the CA's folder (pki_ca_passphrase_file).
+    write(tmp_path / "ca.passphrase", PASSPHRASE + b"\n")
     write(folder / "ca.key", key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
         serialization.BestAvailableEncryption(PASSPHRASE)))
     write(folder / "ca.csr", csr.public_bytes(serialization.Encoding.PEM))
     write(folder / "ca.crt", self_signed(key, csr).public_bytes(serialization.Encoding.PEM))
-    return {"folder": folder, "key": key, "csr": csr}
+    return {"folder": folder, "key": key, "csr": csr, "passphrase": tmp_path / "ca.passphrase"}
 
 
 def check(ca, capsys, now="2026-06-01T00:00:00Z", **changes):
     args = {
         "directory": str(ca["folder"]),
         "key_path": str(ca["folder"] / "ca.key"),
-        "passphrase_path": str(ca["folder"] / "ca.passphrase"),
+        "passphrase_path": str(ca["passphrase"]),
         "csr_path": str(ca["folder"] / "ca.csr"),
         "certificate_path": str(ca["folder"] / "ca.crt"),
         "common_name": NAME,
@@ -77,6 +78,7 @@ def check(ca, capsys, now="2026-06-01T00:00:00Z", **changes):
         "now": now,
     }
     args.update(changes)
+    args = {name: value for name, value in args.items() if value is not None}
     return run_main(load_library_module("teletreball_ca_check"), args, capsys)
 
 
@@ -103,14 +105,14 @@ def test_missing_files_and_loose_modes_are_named(ca, capsys):
 
 
 def test_a_wrong_passphrase_is_named_and_not_shown(ca, capsys):
-    write(ca["folder"] / "ca.passphrase", b"not-the-passphrase\n")
+    write(ca["passphrase"], b"not-the-passphrase\n")
     result = check(ca, capsys)
     assert result["reasons"] == ["ca.key: does not open with the passphrase"]
     assert "not-the-passphrase" not in result["raw"]
 
 
 def test_an_empty_passphrase_is_named(ca, capsys):
-    write(ca["folder"] / "ca.passphrase", b"\n")
+    write(ca["passphrase"], b"\n")
     assert check(ca, capsys)["reasons"] == ["ca.passphrase: empty"]
 
 
@@ -169,3 +171,26 @@ def test_a_linked_file_is_not_taken(ca, capsys):
     (ca["folder"] / "ca.crt").rename(target)
     os.symlink(target, ca["folder"] / "ca.crt")
     assert check(ca, capsys)["reasons"] == ["ca.crt: not a regular file"]
+
+
+def test_the_passphrase_as_a_variable_opens_the_key(ca, capsys):
+    result = check(ca, capsys, passphrase_path=None, passphrase=PASSPHRASE.decode())
+    assert result["reasons"] == [] and result["ready"]
+    assert PASSPHRASE.decode() not in result["raw"]
+
+
+def test_a_wrong_passphrase_variable_is_named_and_not_shown(ca, capsys):
+    result = check(ca, capsys, passphrase_path=None, passphrase="not-the-passphrase-at-all")  # noqa: S106
+    assert result["reasons"] == ["ca.key: does not open with the passphrase"]
+    assert "not-the-passphrase-at-all" not in result["raw"]
+    # (Ansible masks the blank value itself in the output: only the end is compared.)
+    empty = check(ca, capsys, passphrase_path=None, passphrase="  ")["reasons"]  # noqa: S106
+    assert len(empty) == 1
+    assert empty[0].startswith("pki_ca_passphrase") and empty[0].endswith("empty")
+
+
+def test_one_passphrase_source_is_needed(ca, capsys):
+    result = check(ca, capsys, passphrase_path=None)
+    assert result["rc"] == 1 and "passphrase" in result["msg"]
+    result = check(ca, capsys, passphrase="x" * 40)
+    assert result["rc"] == 1 and "mutually exclusive" in result["msg"]

@@ -250,7 +250,8 @@ def credential_secrets(folder=CREDENTIALS):
     """Every secret value of the credentials folder: {value: file it comes from}.
 
     One-line files named for a secret give their content (passwords, TOTP seeds,
-    generated secrets, the CA passphrase, password hashes, WireGuard keys);
+    generated secrets, password hashes, WireGuard keys), and the CA passphrase of the
+    file beside the folder;
     private keys (PEM, OpenSSH, OpenPGP) each line of their body; WireGuard
     profiles their private and preshared keys. Values under 8 characters (the
     6-digit voicemail PINs) are left out: such digits turn up in any long output
@@ -274,4 +275,8 @@ def credential_secrets(folder=CREDENTIALS):
         else:
             continue
         found.update({value: str(relative) for value in values if len(value) >= 8})
+    # The CA key's passphrase, kept beside the folder (pki_ca_passphrase_file of the lab).
+    passphrase = folder.parent / f"{folder.name}.ca-passphrase"
+    if passphrase.is_file():
+        found[passphrase.read_text(encoding="utf-8").strip()] = passphrase.name
     return found

@@ -50,7 +50,7 @@ def assert_no_secret_printed(secrets, output):
     sources = set(secrets.values())
     # The check covers every kind of secret (an empty list would prove nothing).
     for kind in ["/sip-password", "/desktop-password", "/desktop-totp", "/chat-password",
-                 ".psk", "pki/ca.passphrase", "pki/ca.key", "lab-admin.password-hash",
+                 ".psk", ".ca-passphrase", "pki/ca.key", "lab-admin.password-hash",
                  "lab-admin_ed25519", "pbx/ami-secret", "conference/turn-secret"]:
         assert any(kind in source for source in sources), (kind, sorted(sources))
     # The run was verbose: task paths and the modules' arguments were printed.

@@ -54,7 +54,9 @@ REPO = pathlib.Path(os.environ.get("TT_ROOT") or pathlib.Path(__file__).resolve(
 def ca_params() -> dict:
     """The params of PKI-CA-01 (roles/pki/tasks/audit.yml) in this scenario: pki_ca_dir,
     the default CA key (pki_ca_key_type RSA)."""
-    return {"pki_ca_dir": str(ca_dir()), "pki_ca_key": {"type": "RSA", "size": 4096}}
+    return {"pki_ca_dir": str(ca_dir()), "pki_ca_key": {"type": "RSA", "size": 4096},
+            "credentials_folder": str(ephemeral_dir() / "credentials"),
+            "pki_ca_passphrase_file": str(passphrase_file()), "pki_ca_passphrase_variable": False}
 
 
 def crt_params(issued: bool) -> dict:
@@ -77,6 +79,11 @@ def ephemeral_dir() -> pathlib.Path:
 def ca_dir() -> pathlib.Path:
     """pki_ca_dir of the scenario: teletreball_credentials_dir/pki."""
     return ephemeral_dir() / "credentials" / "pki"
+
+
+def passphrase_file() -> pathlib.Path:
+    """pki_ca_passphrase_file of the scenario: beside the credentials folder, outside it."""
+    return ephemeral_dir() / "credentials.ca-passphrase"
 
 
 def external_dir() -> pathlib.Path:

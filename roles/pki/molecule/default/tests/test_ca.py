@@ -7,9 +7,10 @@ import datetime
 import stat
 
 import pytest
+import teletreball_testinfra
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from pki_helpers import CA_COMMON_NAME, ca_dir, ca_params
+from pki_helpers import CA_COMMON_NAME, ca_dir, ca_params, passphrase_file
 
 # The live checks of the controller run here, on the machine that ran Molecule.
 testinfra_hosts = ["local://"]
@@ -53,3 +54,31 @@ def test_ca_certificate_can_only_sign():
     lifetime = certificate.not_valid_after_utc - certificate.not_valid_before_utc
     # pki_ca_validity_days (default 3650) plus the 10 minutes of clock margin.
     assert abs(lifetime - datetime.timedelta(days=3650, minutes=10)) < datetime.timedelta(minutes=2)
+
+
+@pytest.mark.control("PKI-CA-01")
+def test_the_passphrase_is_kept_outside_the_credentials_folder():
+    """pki_ca_passphrase_file, generated on the first run beside the credentials folder
+    (outside it, so a backup of the folder never holds the key and its passphrase)."""
+    credentials = ca_dir().parent
+    assert not (ca_dir() / "ca.passphrase").exists()
+    assert passphrase_file().parent == credentials.parent
+    assert mode(passphrase_file()) == 0o600
+    assert len(passphrase_file().read_text(encoding="utf-8").strip()) == 48
+    assert not list(credentials.rglob("*passphrase*"))
+
+
+def test_a_passphrase_beside_the_key_stops_the_run_with_the_steps_to_move_it():
+    """The layout before this release: ca.passphrase in pki_ca_dir. The preflight stops
+    before anything changes and names both ways out (vault, or a file outside)."""
+    legacy = ca_dir() / "ca.passphrase"
+    legacy.write_bytes(passphrase_file().read_bytes())
+    legacy.chmod(0o600)
+    try:
+        result, _ = teletreball_testinfra.run_converge(check=False)
+    finally:
+        legacy.unlink()
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "holds the passphrase of the CA key beside" in output
+    assert "ansible-vault create" in output and ".ca-passphrase" in output

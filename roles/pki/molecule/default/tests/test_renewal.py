@@ -42,6 +42,7 @@ from pki_helpers import (
     converge,
     crt_params,
     extra_vars,
+    passphrase_file,
 )
 
 testinfra_hosts = [SERVER]
@@ -133,7 +134,7 @@ def make_expire_soon(host, name: str, days: int) -> None:
     names, usages, key identifiers and public key stay the same, so only the
     renewal window can trigger the reissue."""
     current = x509.load_pem_x509_certificate(host.file(f"{PKI_DIR}/{name}.crt").content)
-    passphrase = (ca_dir() / "ca.passphrase").read_text(encoding="utf-8").strip().encode()
+    passphrase = passphrase_file().read_text(encoding="utf-8").strip().encode()
     ca_key = serialization.load_pem_private_key(
         (ca_dir() / "ca.key").read_bytes(), password=passphrase
     )
