@@ -14,7 +14,7 @@ description:
     C(<directory>/people/<username>/vpn/) a preshared key (C(<device>.psk)), the
     device's key pair (C(<device>.key), C(<device>.pub)) when O(key_mode=generated),
     the client profile C(<device>.conf) and, when O(qr_code=true), the same profile
-    as a QR code C(<device>.png) for phones (made with the C(qrencode) command).
+    as a QR code C(<device>.png) for phones (drawn with the Python library segno).
   - Keys are generated once and reused; profiles are rewritten only when their
     content changes. Files are 0600, folders 0700, writes atomic.
   - Files of a device that is no longer listed, for a person still present, move
@@ -94,8 +94,19 @@ options:
     description: Write a QR code PNG of each profile.
     type: bool
     default: true
-notes:
-  - Supports check mode (nothing is written; new keys are not made) and diff mode.
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without
+      modifying target, if not supported the action will be skipped.
+    support: full
+    details: Nothing is written and new keys are not made.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in
+      check_mode), when in diff mode.
+    support: full
+    details: Names the files written and the devices revoked, never a key.
+requirements:
+  - cryptography, segno (QR codes), on the controller
 author:
   - teletreball contributors
 """

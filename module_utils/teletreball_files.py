@@ -4,8 +4,20 @@
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
+import traceback
+
+from ansible.module_utils.basic import missing_required_lib
+
+try:
+    import segno
+except ImportError:  # reported by qr_code, only when a QR code is needed
+    segno = None
+    SEGNO_IMPORT_ERROR = traceback.format_exc()
+else:
+    SEGNO_IMPORT_ERROR = None
 
 
 def private_makedirs(path):
@@ -54,13 +66,23 @@ def append_audit(base, lines):
         handle.writelines(lines)
 
 
+def qr_code(module, text):
+    """``text`` as a segno QR code object (error correction M, no micro code).
+    Fails the module with a clear message when segno is missing."""
+    if segno is None:
+        module.fail_json(
+            msg=missing_required_lib("segno") + " It draws the QR codes of the welcome "
+            "packs: install requirements-controller.txt into the Python that runs "
+            "ansible-playbook (make controller).",
+            exception=SEGNO_IMPORT_ERROR,
+        )
+    return segno.make(text, error="m", micro=False)
+
+
 def qr_png(module, text):
-    """``text`` as a QR code PNG (bytes), made with the qrencode command; the same
-    text always gives the same bytes."""
-    rc, out, err = module.run_command(
-        [module.get_bin_path("qrencode", required=True), "-t", "PNG", "-o", "-"],
-        data=text, binary_data=True, encoding=None,
-    )
-    if rc != 0:
-        module.fail_json(msg=f"qrencode failed: {err.decode(errors='replace')}")
-    return out
+    """``text`` as a QR code PNG (bytes), made with segno: 4 pixels a module and a
+    quiet zone of 4 modules. PNG holds no time: the same text always gives the
+    same bytes."""
+    buffer = io.BytesIO()
+    qr_code(module, text).save(buffer, kind="png", scale=4, border=4)
+    return buffer.getvalue()

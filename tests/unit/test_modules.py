@@ -7,6 +7,7 @@ import copy
 import json
 import os
 import stat
+import subprocess
 import tarfile
 
 import pytest
@@ -388,6 +389,11 @@ def test_vpn_clients_qr_code_is_a_private_png_of_the_profile(tmp_path, capsys):
     png = tmp_path / "people" / "anna" / "vpn" / "laptop.png"
     assert png.read_bytes().startswith(b"\x89PNG")
     assert mode(png) == 0o600
+    # The picture reads back (zbarimg) as the profile, byte for byte.
+    conf = (tmp_path / "people" / "anna" / "vpn" / "laptop.conf").read_text()
+    read = subprocess.run(["zbarimg", "-q", "--raw", "--oneshot", str(png)], check=True,
+                          capture_output=True, text=True).stdout
+    assert read == conf
     again = run_module("teletreball_vpn_clients", vpn_args(tmp_path, qr_code=True), capsys)
     assert again["changed"] is False
 
@@ -399,10 +405,12 @@ def test_welcome_packs_draw_a_qr_code_again_only_when_its_text_changed(tmp_path,
     first = run_module("teletreball_welcome_packs", args, capsys)
     assert first["written"] == ["anna/totp.png"]
     assert mode(base / ".qr-codes.json") == 0o600
-    # The text is remembered: no qrencode at all when it did not change.
-    monkeypatch.setenv("PATH", str(tmp_path / "no-programs"))
+    # The text is remembered: nothing is drawn (segno not even needed) when it did
+    # not change.
+    files = __import__("ansible.module_utils.teletreball_files", fromlist=["segno"])
+    monkeypatch.setattr(files, "segno", None)
     assert run_module("teletreball_welcome_packs", args, capsys)["changed"] is False
-    # A new text, or a missing picture, draws it again (qrencode needed).
+    # A new text, or a missing picture, draws it again (segno needed).
     monkeypatch.undo()
     args["qr_codes"]["anna"]["totp.png"] = "otpauth://y"
     assert run_module("teletreball_welcome_packs", args, capsys)["written"] == ["anna/totp.png"]
