@@ -74,6 +74,11 @@ options:
         description: Whom to call when something fails (free text); a generic sentence when empty.
         type: str
         default: ''
+      vpn_gateway_address:
+        description:
+          - The gateway's address in the VPN, which answers ping through the tunnel.
+          - The check of C(vpn.md).
+        type: str
       ca_certificate_file:
         description:
         description:
@@ -333,7 +338,9 @@ class Handover:
                 wanted["desktop-totp.png"] = totp_png
         own_files = {}
         if person["devices"]:
-            own_files["vpn.md"] = vpn_markdown(person, self.settings["helpdesk"]).encode()
+            own_files["vpn.md"] = vpn_markdown(
+                person, self.settings["helpdesk"], self.settings.get("vpn_gateway_address") or "",
+            ).encode()
         if uses_tls(person) and self.ca:
             pem, sha256, _ = self.ca
             own_files["council-ca.crt"] = pem.encode("ascii")
@@ -396,6 +403,7 @@ def main():
                     "council_name": {"type": "str", "default": "Ajuntament"},
                     "helpdesk": {"type": "str", "default": ""},
                     "ca_certificate_file": {"type": "path"},
+                    "vpn_gateway_address": {"type": "str"},
                 },
             },
             "archive": {"type": "list", "elements": "str", "default": []},

@@ -481,18 +481,24 @@ def page_pdf(model, make_qr, missing, cache=None):
 # --- vpn.md and council-ca.md ----------------------------------------------------------
 
 
-def vpn_markdown(person, helpdesk):
+def vpn_markdown(person, helpdesk, gateway=""):
     devices = person.get("devices") or []
     own = "\n".join(
         f"- `{d['name']}` ({d['address']}): `vpn/{d['name']}.conf`"
         + (f", QR `vpn/{d['name']}.png`" if d.get("qr") else "")
         for d in devices
     )
-    check = person.get("desktop") or ""
-    ping_ca = (f"`ping {check.split(':')[0]}` (el teu escriptori remot) respon."
-               if check else "el xat o l'escriptori de l'Ajuntament obren.")
-    ping_en = (f"`ping {check.split(':')[0]}` (your remote desktop) answers."
-               if check else "the council's chat or desktop open.")
+    # The gateway answers ping from the tunnel; the services answer on their own
+    # ports only (the firewall drops the rest, ping included).
+    ping_ca = f"`ping {gateway}` (la passarel·la de la VPN) respon." if gateway else ""
+    ping_en = f"`ping {gateway}` (the VPN gateway) answers." if gateway else ""
+    desktop = (person.get("desktop") or "")
+    reach_ca = (f"El client d'escriptori remot connecta a `{desktop}`." if desktop
+                else "El xat o els serveis de l'Ajuntament obren.")
+    reach_en = (f"Your remote-desktop client connects to `{desktop}`." if desktop
+                else "The council's chat or services open.")
+    check_ca = "\n".join(f"- {line}" for line in (ping_ca, reach_ca) if line)
+    check_en = "\n".join(f"- {line}" for line in (ping_en, reach_en) if line)
     call_ca = helpdesk or "el servei d'informàtica de l'Ajuntament"
     call_en = helpdesk or "the council's IT service"
     return f"""# VPN (WireGuard)
@@ -530,7 +536,7 @@ Els teus perfils:
 
 - L'app mostra «Latest handshake» de fa pocs segons i les dades rebudes pugen
   (Debian: `sudo wg show`).
-- {ping_ca}
+{check_ca}
 
 ### Si no funciona
 
@@ -573,7 +579,7 @@ Your profiles:
 
 - The app shows a "Latest handshake" a few seconds ago and the received data
   grows (Debian: `sudo wg show`).
-- {ping_en}
+{check_en}
 
 ### When it does not work
 

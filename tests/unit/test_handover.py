@@ -98,6 +98,7 @@ def args(base, people, ca_file=None):
         "handover_settings": {
             "council_name": "Ajuntament d'Exemple", "helpdesk": "Informàtica, ext. 200",
             "ca_certificate_file": str(ca_file) if ca_file else None,
+            "vpn_gateway_address": "10.99.0.1",
         },
     }
 
@@ -140,6 +141,8 @@ def test_handover_holds_exactly_what_it_hands_over(tmp_path, capsys, ca_file):
     assert "`vpn/laptop.conf`" in vpn_md and "`vpn/phone.conf`" in vpn_md
     assert "wireguard-tools" in vpn_md and "nmcli connection import type wireguard" in vpn_md
     assert "Informàtica, ext. 200" in vpn_md
+    # The check: the gateway answers ping (the firewall drops ping to the services).
+    assert "`ping 10.99.0.1`" in vpn_md and "`escriptori1.ajuntament.example`" in vpn_md
     der = base64.b64decode("".join(CA_PEM.strip().splitlines()[1:-1]))
     sha256 = ":".join(f"{b:02X}" for b in hashlib.sha256(der).digest())
     assert sha256 in (folder / "council-ca.md").read_text()
