@@ -184,6 +184,7 @@ from ansible.module_utils.teletreball_handover import (
     REPORTLAB_IMPORT_ERROR,
     ca_fingerprints,
     ca_markdown,
+    fit_codes,
     fonts,
     page_html,
     page_model,
@@ -372,13 +373,15 @@ class Handover:
             if self.memo.get(key) == digest and all(os.path.isfile(p) for p in paths):
                 keep |= {f"{stem}.html", f"{stem}.pdf"}
                 continue
-            wanted[f"{stem}.html"] = page_html(model, self.make_qr,
-                                               self.svg_cache).encode("utf-8")
+            # As many QR codes as the page holds (the same for the HTML and the PDF).
             try:
-                wanted[f"{stem}.pdf"] = page_pdf(model, self.make_qr, self.missing,
-                                                 self.pdf_cache)
+                model = fit_codes(model, lang)
             except ValueError as error:
                 self.module.fail_json(msg=f"handover.{username}: {error}.")
+            wanted[f"{stem}.html"] = page_html(model, self.make_qr,
+                                               self.svg_cache).encode("utf-8")
+            wanted[f"{stem}.pdf"] = page_pdf(model, self.make_qr, self.missing,
+                                             self.pdf_cache)
         for relative, content in sorted(wanted.items()):
             self.ensure(f"{username}/handover/{relative}", content)
         # Exactly what IT hands over: any other file goes (a revoked device's profile).

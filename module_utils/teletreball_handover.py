@@ -44,6 +44,7 @@ PEM_RE = re.compile(
 
 T = {
     "ca": {
+        "more_codes": "Els codis QR dels altres dispositius no caben al full: són a {files}.",
         "title": "Benvinguda al teletreball",
         "user": "Usuari",
         "codes": "Codis QR",
@@ -73,6 +74,8 @@ T = {
                  "destrueix-lo quan tot funcioni. Cap contrasenya no hi és mai escrita."),
     },
     "es": {
+        "more_codes": ("Los códigos QR de los demás dispositivos no caben en la hoja: "
+                       "están en {files}."),
         "title": "Bienvenida al teletrabajo",
         "user": "Usuario",
         "codes": "Códigos QR",
@@ -102,6 +105,7 @@ T = {
                  "destrúyela cuando todo funcione. Nunca lleva ninguna contraseña."),
     },
     "en": {
+        "more_codes": "The other devices' QR codes do not fit on the page: they are in {files}.",
         "title": "Welcome to telework",
         "user": "Username",
         "codes": "QR codes",
@@ -161,9 +165,10 @@ def page_model(person, settings, lang, codes, fingerprint):
     for kind, device, text in codes:
         if kind == "vpn":
             address = next((d["address"] for d in devices if d["name"] == device), "")
-            captions.append((t["vpn_code"].format(device=device, address=address), text))
+            captions.append((t["vpn_code"].format(device=device, address=address), text,
+                             device))
         else:
-            captions.append((t["totp_code"], text))
+            captions.append((t["totp_code"], text, None))
     steps = []
     if devices:
         steps.append({"text": t["step_vpn"], "items": [
@@ -197,6 +202,7 @@ def page_model(person, settings, lang, codes, fingerprint):
         ),
         "codes_title": t["codes"],
         "codes": captions,
+        "codes_note": "",
         "steps_title": t["steps"],
         "steps": steps,
         "keep": t["keep"],
@@ -257,12 +263,14 @@ def page_html(model, make_qr, cache=None):
     if model["codes"]:
         parts.append(f"<h2>{esc(model['codes_title'])}</h2>")
         parts.append('<div class="codes">')
-        for caption, text in model["codes"]:
+        for caption, text, _device in model["codes"]:
             if text not in cache:
                 cache[text] = qr_svg(make_qr(text))
             parts.append(f"<figure>{cache[text]}"
                          f"<figcaption>{esc(caption)}</figcaption></figure>")
         parts.append("</div>")
+    if model["codes_note"]:
+        parts.append(f"<p>{esc(model['codes_note'])}</p>")
     parts.append(f"<h2>{esc(model['steps_title'])}</h2>")
     parts.append("<ol>")
     for step in model["steps"]:
@@ -377,7 +385,7 @@ def layout(model, size, qr_mm, missing):
         columns = max(1, int((width + gap) // (side + gap)))
         for row in range(0, len(model["codes"]), columns):
             row_bottom = y
-            for column, (caption, text) in enumerate(model["codes"][row:row + columns]):
+            for column, (caption, text, _device) in enumerate(model["codes"][row:row + columns]):
                 x = column * (side + gap)
                 ops.append(("qr", x, y + side, side, text))
                 cy = y + side
@@ -387,6 +395,8 @@ def layout(model, size, qr_mm, missing):
                     ops.append(("text", "TT-Sans", csize, x, cy, line))
                 row_bottom = max(row_bottom, cy)
             y = row_bottom + size * 0.8
+    if model["codes_note"]:
+        text_block(model["codes_note"], "TT-Sans", size)
     y += size * 0.4
     text_block(model["steps_title"], "TT-Sans-Bold", size * 1.15)
     for number, step in enumerate(model["steps"], start=1):
@@ -436,6 +446,24 @@ def qr_operators(qr):
             else:
                 column += 1
     return count, "\n".join(ops) + "\nf"
+
+
+def fit_codes(model, lang):
+    """The model with as many VPN QR codes as one page holds (the second factor's
+    always); the others are named, as files of the handover."""
+    vpn = [code for code in model["codes"] if code[2] is not None]
+    other = [code for code in model["codes"] if code[2] is None]
+    for keep in range(len(vpn), -1, -1):
+        trimmed = dict(model, codes=vpn[:keep] + other)
+        if keep < len(vpn):
+            files = ", ".join(f"vpn/{code[2]}.png" for code in vpn[keep:])
+            trimmed["codes_note"] = T[lang]["more_codes"].format(files=files)
+        try:
+            fit(trimmed, set())
+        except ValueError:
+            continue
+        return trimmed
+    raise ValueError("the page does not fit on one A4 sheet, even without its QR codes")
 
 
 def draw_qr(pdf, qr, x, bottom, side, cache):

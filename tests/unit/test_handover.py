@@ -363,3 +363,22 @@ def test_handover_pdf_reads_back_and_fits_its_page(tmp_path, capsys, ca_file):
         text = pdf_text(pdf)
         assert "Ŀlorença" in text and "Fernández" in text
         assert {"ca": "Benvinguda", "es": "Bienvenida", "en": "Welcome"}[lang] in text
+
+
+def test_handover_names_the_qr_codes_a_page_cannot_hold(tmp_path, capsys, ca_file):
+    base = tmp_path / "c"
+    devices = [f"dispositiu-{index:02d}" for index in range(20)]
+    folder = make_pack(base, devices=devices)
+    result = run(args(base, {"anna": person(name=LONG_NAME, devices=devices)}, ca_file), capsys)
+    assert result["rc"] == 0, result
+    pdf = folder / "handover" / "welcome-en.pdf"
+    decoded = decode_qr_codes(pdf, tmp_path)
+    profiles = [profile("anna", d, i) for i, d in enumerate(devices)]
+    shown = [text for text in decoded if text != TOTP]
+    assert TOTP in decoded and 0 < len(shown) < 20 and shown == sorted(profiles[:len(shown)])
+    text = " ".join(pdf_text(pdf).split())
+    assert f"vpn/{devices[-1]}.png" in text and f"vpn/{devices[len(shown)]}.png" in text
+    assert len(word_boxes(pdf)[0]) == 1
+    # The HTML page shows the same codes.
+    page = (folder / "handover" / "welcome-en.html").read_text()
+    assert page.count("<svg") == len(decoded)
