@@ -392,6 +392,12 @@ def restore_locked(module, params, program):
                                          dir=parent)
             try:
                 tar.extractall(temporary, filter="data")
+                # The data filter leaves folders at the default mode: give each its own
+                # (0700 for the people's folders), deepest first.
+                folders = sorted((member for member in tar.getmembers() if member.isdir()),
+                                 key=lambda member: member.name, reverse=True)
+                for member in folders:
+                    os.chmod(os.path.join(temporary, member.name), member.mode & 0o777)
                 os.chmod(temporary, 0o700)
                 if occupied or os.path.isdir(folder):
                     previous = f"{folder}.before-restore-{utc_stamp()}"
