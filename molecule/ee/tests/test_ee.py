@@ -43,6 +43,25 @@ def image_id() -> str:
     return result.stdout.strip() if result.returncode == 0 else ""
 
 
+def remove_stale_stages(build_output: str) -> None:
+    """Remove the untagged stage images (galaxy, builder) of earlier builds.
+    Those of this build stay: they are the next build's cache. An image of an
+    execution environment's stage is one of the test image's (its label) with
+    ansible-builder's PIP_BREAK_SYSTEM_PACKAGES; this build's are the ids that
+    podman printed for its steps."""
+    used = set(re.findall(r"^--> (?:Using cache )?([0-9a-f]{11,64})$", build_output, re.MULTILINE))
+    dangling = podman("images", "--quiet", "--no-trunc", "--filter", "dangling=true")
+    for image in dangling.stdout.split():
+        image = image.removeprefix("sha256:")
+        if any(image.startswith(step) for step in used):
+            continue
+        info = podman("image", "inspect", "--format",
+                      '{{index .Config.Labels "org.teletreball.recipe"}}|{{.Config.Env}}', image)
+        label, _, env = info.stdout.partition("|")
+        if info.returncode == 0 and label.strip() and "PIP_BREAK_SYSTEM_PACKAGES=1" in env:
+            podman("rmi", image)
+
+
 @pytest.fixture(scope="module")
 def image(request) -> str:
     """Build the image (podman's layer cache makes an unchanged rebuild quick);
@@ -52,7 +71,7 @@ def image(request) -> str:
     start = time.monotonic()
     command = [str(pathlib.Path(sys.executable).parent / "ansible-builder"), "build",
                "--file", str(ROOT / "execution-environment.yml"),
-               "--context", str(EPHEMERAL / "ee-context"), "--tag", IMAGE, "--verbosity", "2"]
+               "--context", str(EPHEMERAL / "ee-context"), "--tag", IMAGE, "--verbosity", "3"]
     if os.environ.get("TT_EE_NO_CACHE") == "1":
         command.append("--no-cache")
     result = subprocess.run(
@@ -62,6 +81,7 @@ def image(request) -> str:
     after = image_id()
     if before and before != after:
         podman("rmi", before)
+    remove_stale_stages(result.stdout)
     size = podman("image", "inspect", "--format", "{{.Size}}", IMAGE).stdout.strip()
     # On the terminal even when the tests pass (docs/performance.md).
     with request.config.pluginmanager.get_plugin("capturemanager").global_and_fixture_disabled():
