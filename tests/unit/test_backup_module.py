@@ -52,7 +52,7 @@ def fixture_council(tmp_path):
         os.chmod(folder / name, 0o600)
     os.chmod(folder / "people" / "anna" / "totp-secret", 0o640)
     os.chmod(folder / "people" / "anna", 0o700)
-    os.chmod(folder / "people", 0o750)
+    os.chmod(folder / "people", 0o750)  # noqa: S103 - a mode the restore must keep
     identity, public = keypair(tmp_path)
     return {"folder": folder, "files": files, "identity": identity, "public": public,
             "backups": tmp_path / "backups", "tmp": tmp_path}
