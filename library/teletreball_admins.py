@@ -59,14 +59,12 @@ options:
     description: Login shell of the administrators.
     type: path
     default: /bin/bash
+extends_documentation_fragment:
+  - action_common_attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without
-      modifying target, if not supported the action will be skipped.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in
-      check_mode), when in diff mode.
     support: full
     details: Names what changes (account, group, shell, password, authorized_keys), never a
       hash or a key.

@@ -31,15 +31,13 @@ options:
     description: Folder of the stamps, made when missing.
     type: path
     default: /var/lib/teletreball/applied
+extends_documentation_fragment:
+  - action_common_attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without
-      modifying target, if not supported the action will be skipped.
     support: full
     details: Nothing is written; RV(recorded) lists the stamps that would change.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in
-      check_mode), when in diff mode.
     support: full
 notes:
   - Supports check mode (nothing is written; RV(recorded) lists what would change) and

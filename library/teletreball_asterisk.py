@@ -93,16 +93,14 @@ options:
     description: Seconds to wait for Asterisk's answer to each command or action.
     type: int
     default: 15
+extends_documentation_fragment:
+  - action_common_attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without
-      modifying target, if not supported the action will be skipped.
     support: full
     details: Reads run as usual. Reloads and commands that may change Asterisk are reported
       as changes and not run, so the facts gathered are those from before the reload.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in
-      check_mode), when in diff mode.
     support: none
 notes:
   - Supports check mode; reads run in check mode, reloads and writing commands do not.

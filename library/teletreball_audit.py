@@ -36,15 +36,13 @@ options:
       control reported as ERROR.
     type: int
     default: 60
+extends_documentation_fragment:
+  - action_common_attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without
-      modifying target, if not supported the action will be skipped.
     support: full
     details: It only reads, so it runs the same in check mode.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in
-      check_mode), when in diff mode.
     support: none
 notes:
   - Never reports a change.

@@ -91,16 +91,14 @@ options:
     description: The time of the report (ISO 8601, UTC when it has no zone); now when
       omitted. It dates the report and decides which waivers have expired. For tests.
     type: str
+extends_documentation_fragment:
+  - action_common_attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without
-      modifying target, if not supported the action will be skipped.
     support: full
     details: Decides every status and returns the summary and whether the report would
       change, writing nothing.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in
-      check_mode), when in diff mode.
     support: none
 notes:
   - Runs on the controller (C(delegate_to=localhost) or a play on localhost); needs PyYAML.

@@ -77,18 +77,20 @@ options:
     description: Seconds to wait for a run that holds the credentials folder.
     type: int
     default: 900
+extends_documentation_fragment:
+  - action_common_attributes
 attributes:
   check_mode:
     support: full
-    description: Reports the archive it would write, or the folder it would restore
+    details: Reports the archive it would write, or the folder it would restore
       (after decrypting and checking the archive in memory), and writes nothing.
   diff_mode:
     support: none
-    description: Nothing to show; the contents are secret.
+    details: Nothing to show; the contents are secret.
   platform:
     support: full
     platforms: posix
-    description: Runs on the controller (Debian).
+    details: Runs on the controller (Debian).
 notes:
   - A backup reports C(changed=true) each time, since each run writes a new archive.
   - Keep the age identity offline (paper or a USB key in a safe); the controller needs

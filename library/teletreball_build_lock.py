@@ -52,16 +52,14 @@ options:
     description: Words written in the lock that tell people who holds it (the host and the build).
     type: str
     default: ""
+extends_documentation_fragment:
+  - action_common_attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without
-      modifying target, if not supported the action will be skipped.
     support: full
     details: It never reports a change. In check mode it writes nothing and does not wait;
       it returns at once with no lock taken.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in
-      check_mode), when in diff mode.
     support: none
 author:
   - teletreball contributors

@@ -27,15 +27,13 @@ options:
     description: The memo, a JSON object of version 1.
     type: str
     required: true
+extends_documentation_fragment:
+  - action_common_attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without
-      modifying target, if not supported the action will be skipped.
     support: full
     details: Nothing is written.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in
-      check_mode), when in diff mode.
     support: none
     details: The content is a secret; no diff is returned.
 notes:

@@ -55,15 +55,13 @@ options:
     description: Fail when a package cannot be installed. With C(false) the result tells it instead.
     type: bool
     default: true
+extends_documentation_fragment:
+  - action_common_attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without
-      modifying target, if not supported the action will be skipped.
     support: full
     details: Nothing of the host changes, so it runs the same in check mode.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in
-      check_mode), when in diff mode.
     support: none
 author:
   - teletreball contributors

@@ -90,15 +90,13 @@ options:
   today:
     description: The date, C(YYYY-MM-DD); defaults to today in UTC. For tests.
     type: str
+extends_documentation_fragment:
+  - action_common_attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without
-      modifying target, if not supported the action will be skipped.
     support: full
     details: Nothing is run or written.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in
-      check_mode), when in diff mode.
     support: partial
     details: The diff lists, per user, the actions planned (never a password). A correction
       of the mode of its state file alone is reported as a change without a line in the

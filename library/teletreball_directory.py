@@ -85,15 +85,13 @@ options:
   now:
     description: Current UTC time as C(YYYY-MM-DDTHH:MM:SSZ); for tests only.
     type: str
+extends_documentation_fragment:
+  - action_common_attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without
-      modifying target, if not supported the action will be skipped.
     support: full
     details: Nothing is written.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in
-      check_mode), when in diff mode.
     support: partial
     details: The diff is the change of the address file. A correction of that file's mode
       alone is reported as a change with no difference shown.

@@ -140,16 +140,14 @@ options:
         that folder's label pending too.
       - Omitted, no stamp is read.
     type: path
+extends_documentation_fragment:
+  - action_common_attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without
-      modifying target, if not supported the action will be skipped.
     support: full
     details: Nothing is written and no validator runs (the candidate would have to be
       written first). A missing owner or group is a warning.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in
-      check_mode), when in diff mode.
     support: full
     details: One diff per changed content and one per changed mode, owner or group, as a
       list. A content marked O(files[].secret=true) is never shown.

@@ -47,15 +47,13 @@ options:
     type: list
     elements: path
     default: []
+extends_documentation_fragment:
+  - action_common_attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without
-      modifying target, if not supported the action will be skipped.
     support: full
     details: It changes nothing, so it runs the same in check mode.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in
-      check_mode), when in diff mode.
     support: none
 notes:
   - Supports check mode (it changes nothing, so it runs the same) and never reports a change.

@@ -55,14 +55,12 @@ options:
         RV(stamps), for C(teletreball_applied) to record after the handlers succeeded.
       - Omitted, no stamp is read.
     type: path
+extends_documentation_fragment:
+  - action_common_attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without
-      modifying target, if not supported the action will be skipped.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in
-      check_mode), when in diff mode.
     support: full
 notes:
   - Check mode and diff mode are supported.

@@ -72,16 +72,14 @@ options:
     description: The table C(inet) of the baseline, which must be loaded after the reload.
     type: str
     default: teletreball
+extends_documentation_fragment:
+  - action_common_attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without
-      modifying target, if not supported the action will be skipped.
     support: full
     details: Nothing is written, checked with C(nft -c) or loaded; a real run still refuses
       a drop-in that nft rejects.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in
-      check_mode), when in diff mode.
     support: full
     details: One diff for the content and one for the mode, owner and group, when they
       change.

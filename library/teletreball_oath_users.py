@@ -59,15 +59,13 @@ options:
     description: Seconds each one-time password is valid, 15 to 120.
     type: int
     default: 30
+extends_documentation_fragment:
+  - action_common_attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without
-      modifying target, if not supported the action will be skipped.
     support: full
     details: Nothing is written, not even the lock file.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in
-      check_mode), when in diff mode.
     support: partial
     details: The diff shows C(username type) lines, never secrets. A correction of the
       file's mode or owner alone is reported as a change with no difference shown.

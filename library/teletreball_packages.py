@@ -73,16 +73,14 @@ options:
       (C(DPkg::Lock::Timeout)).
     type: int
     default: 120
+extends_documentation_fragment:
+  - action_common_attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without
-      modifying target, if not supported the action will be skipped.
     support: full
     details: Only C(dpkg-query) runs. RV(installed) lists the packages that would be
       installed and RV(cache_updated) whether the lists would be updated first.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in
-      check_mode), when in diff mode.
     support: full
     details: Lists the packages missing before and after, with dpkg's status of each.
 notes:

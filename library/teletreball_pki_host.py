@@ -142,16 +142,14 @@ options:
         description: Group of the key (and of the certificate files).
         type: str
         default: root
+extends_documentation_fragment:
+  - action_common_attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without
-      modifying target, if not supported the action will be skipped.
     support: full
     details: Nothing is written. A key that would be made or replaced has no request yet, so
       RV(certificates[].csr) is null while RV(certificates[].needs_signing) is true.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in
-      check_mode), when in diff mode.
     support: full
     details: Lists each key made, replaced or corrected, with its mode, owner and group,
       never its content.

@@ -137,16 +137,14 @@ options:
     description: Seconds the C(prosodyctl shell) call may take.
     type: int
     default: 120
+extends_documentation_fragment:
+  - action_common_attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without
-      modifying target, if not supported the action will be skipped.
     support: full
     details: Prosody only plans. When Prosody is not installed yet, every account and
       present room is reported as to be created.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in
-      check_mode), when in diff mode.
     support: partial
     details: The diff lists the actions that change the server. An update of the record of
       identities alone is reported as a change without a line in the diff.

@@ -43,16 +43,14 @@ options:
     description: Seconds between two looks at the lock while waiting.
     type: int
     default: 2
+extends_documentation_fragment:
+  - action_common_attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without
-      modifying target, if not supported the action will be skipped.
     support: full
     details: It never reports a change. In check mode no lock is taken, but it still waits
       for a live run.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in
-      check_mode), when in diff mode.
     support: none
 author:
   - teletreball contributors

@@ -41,16 +41,14 @@ options:
         type: str
         choices: [alnum, hex, digits]
         default: alnum
+extends_documentation_fragment:
+  - action_common_attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without
-      modifying target, if not supported the action will be skipped.
     support: full
     details: A missing secret is not written, and the value returned for it is a fresh
       random one, not the one a real run stores.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in
-      check_mode), when in diff mode.
     support: none
     details: The values are secrets; no diff is returned.
 notes:

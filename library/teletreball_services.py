@@ -72,15 +72,13 @@ options:
         as it was before the change).
     type: bool
     default: false
+extends_documentation_fragment:
+  - action_common_attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without
-      modifying target, if not supported the action will be skipped.
     support: full
     details: Only C(systemctl show) runs; the results list what would be done.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in
-      check_mode), when in diff mode.
     support: full
     details: Each unit that changes, with its C(UnitFileState) and C(ActiveState).
 notes:

@@ -44,15 +44,13 @@ options:
     description: JSON record of the identity of each folder's holder.
     type: path
     required: true
+extends_documentation_fragment:
+  - action_common_attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without
-      modifying target, if not supported the action will be skipped.
     support: full
     details: Nothing is archived, removed or written.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in
-      check_mode), when in diff mode.
     support: partial
     details: The diff lists the folders that are archived. An update of the record of
       holders alone is reported as a change without a line in the diff.

@@ -44,10 +44,12 @@ options:
     description: The inventory's folder, named in the messages.
     type: str
     default: ""
+extends_documentation_fragment:
+  - action_common_attributes
 attributes:
   check_mode:
     support: full
-    description: Compares and warns as in a real run; never writes the id.
+    details: Compares and warns as in a real run; never writes the id.
   diff_mode:
     support: none
 notes:

@@ -94,15 +94,13 @@ options:
     description: Write a QR code PNG of each profile.
     type: bool
     default: true
+extends_documentation_fragment:
+  - action_common_attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without
-      modifying target, if not supported the action will be skipped.
     support: full
     details: Nothing is written and new keys are not made.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in
-      check_mode), when in diff mode.
     support: full
     details: Names the files written and the devices revoked, never a key.
 requirements:

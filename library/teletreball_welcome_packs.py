@@ -110,14 +110,12 @@ options:
     description: Who writes these files, for the audit log (usually the role name).
     type: str
     default: teletreball
+extends_documentation_fragment:
+  - action_common_attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without
-      modifying target, if not supported the action will be skipped.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in
-      check_mode), when in diff mode.
     support: full
     details: Names the files written and the folders archived, never their content.
 requirements:

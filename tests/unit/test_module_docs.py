@@ -110,8 +110,16 @@ def check_attribute(name, attribute):
 @pytest.mark.parametrize("path", MODULES, ids=lambda path: path.stem)
 def test_a_module_declares_its_check_and_diff_support(path):
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    attributes = yaml.safe_load(documentation(path)["DOCUMENTATION"]).get("attributes")
+    doc = yaml.safe_load(documentation(path)["DOCUMENTATION"])
+    attributes = doc.get("attributes")
     assert isinstance(attributes, dict), f"{path.name}: DOCUMENTATION has no attributes"
+    # The attributes' meaning comes from ansible-core's own fragment, as in its
+    # modules: a module states its support and details, never a copy of the text.
+    assert "action_common_attributes" in doc.get("extends_documentation_fragment", []), (
+        f"{path.name}: extends_documentation_fragment lacks action_common_attributes")
+    for name, entry in attributes.items():
+        assert "description" not in entry, (
+            f"{path.name}: attributes.{name} repeats a description; write details")
     check = check_attribute("check_mode", attributes.get("check_mode"))
     diff = check_attribute("diff_mode", attributes.get("diff_mode"))
     if supports_check_mode(tree):
