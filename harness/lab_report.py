@@ -91,6 +91,8 @@ def main(summary_path: str, inventory: str) -> int:
     if people.is_dir():
         names = sorted(p.name for p in people.iterdir() if p.is_dir())
         print(f"                     {len(names)} people: {', '.join(names)}")
+    print("                     handover/ in each: what IT gives the person as it is "
+          "(welcome-{ca,es,en}.pdf/.html with the QR codes, vpn.md, council-ca.crt)")
     worker = next((o for o in outside_hosts() if "remote_workers" in o["groups"]), None)
     if worker:
         print(f"Remote worker:       podman exec -it {worker['name']} bash   "
