@@ -254,9 +254,16 @@ def vpn_keys_private(ctx):
                (f"{interface}.conf has a PrivateKey line") if private else
                (post_up or "no PostUp line setting the key"))
     public = ctx.run("wg", "show", interface, "public-key")
-    ctx.expect(public.ok and public.stdout.strip() not in ("", "(none)"),
-               f"{interface} runs with the gateway's key",
-               f"public key {public.stdout.strip() or public.stderr.strip()}")
+    # The key file's public key, derived on the host: the private key never
+    # leaves it (not even into the evidence). After a rotation the running
+    # interface must hold the new key, or the old profiles still work.
+    expected = ctx.run("sh", "-c", 'wg pubkey < "$1"', "sh", f"{CONFIG_DIR}/{interface}.key")
+    running = public.stdout.strip()
+    ctx.expect(public.ok and running not in ("", "(none)") and expected.ok
+               and running == expected.stdout.strip(),
+               f"{interface} runs with the gateway's key (that of {interface}.key)",
+               f"running public key {running or public.stderr.strip()}, "
+               f"{interface}.key's {expected.stdout.strip() or expected.stderr.strip()}")
     state = ctx.run("systemctl", "is-active", f"wg-quick@{interface}.service").stdout.strip()
     ctx.expect(state == "active", f"wg-quick@{interface} runs", f"wg-quick@{interface} {state}")
 

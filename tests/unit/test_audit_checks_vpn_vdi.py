@@ -118,12 +118,16 @@ def vpn_ruleset(desktop_sources=("10.64.0.2", "10.64.0.3", "10.64.0.4"), extra_f
     return json.dumps({"nftables": [{"metainfo": {"json_schema_version": 1}}, *items]})
 
 
-def vpn_host(running=None, conf=None, ruleset=None, modes=None):
+def vpn_host(running=None, conf=None, ruleset=None, modes=None, key_public=None):
+    """A gateway as the role leaves it; ``key_public``: the public key of wg0.key,
+    when it is not the running interface's (a rotation that did not reach it)."""
     running = PEERS if running is None else running
     allowed = "".join(f"{key}\t{address}/32\n" for key, address in running.values())
     commands = {
         ("wg", "show", "wg0", "allowed-ips"): (0, allowed, ""),
         ("wg", "show", "wg0", "public-key"): (0, "R2F0ZXdheVB1YmxpY0tleQ==\n", ""),
+        ("sh", "-c", 'wg pubkey < "$1"', "sh", "/etc/wireguard/wg0.key"):
+            (0, (key_public or "R2F0ZXdheVB1YmxpY0tleQ==") + "\n", ""),
         ("nft", "-j", "list", "ruleset"): (0, ruleset or vpn_ruleset(), ""),
         ("nft", "list", "chain", "inet", "teletreball", "vpn_forward"): (0, "chain", ""),
         ("ip", "-o", "-4", "address", "show", "dev", "wg0"):
@@ -187,6 +191,16 @@ def test_vpn_key_fails_on_an_open_config_or_a_private_key_in_it():
     assert failed(evaluate("VPN-KEY-01", host, VPN_PARAMS)) == [
         "wg0.conf (preshared keys) is root's only (0600)",
         "wg0.conf holds no private key: the interface takes it from wg0.key"]
+
+
+def test_vpn_key_fails_when_the_interface_runs_another_key_than_the_key_file():
+    # A new wg0.key (a rotation) that never reached the running interface: the
+    # old profiles would still work.
+    host = vpn_host(key_public="TmV3R2F0ZXdheUtleUFBQUFBQUFBQUFBQUFBQUFBQUE=")
+    outcome = evaluate("VPN-KEY-01", host, VPN_PARAMS)
+    assert failed(outcome) == ["wg0 runs with the gateway's key (that of wg0.key)"]
+    assert "TmV3R2F0ZXdheUtleUFBQUFBQUFBQUFBQUFBQUFBQUE=" in audit.explain(outcome)
+    assert PRIVATE_KEY not in audit.explain(outcome)
 
 
 def test_vpn_rev_fails_on_a_peer_added_live_and_on_an_absent_person_s_peer():
