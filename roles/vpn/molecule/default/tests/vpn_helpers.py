@@ -36,12 +36,14 @@ def device_address(name):
     return re.search(r"^Address\s*=\s*([0-9.]+)", text, re.MULTILINE).group(1)
 
 
-def tunnel_up(name):
+def tunnel_up(name, profile=None):
+    """Bring client ``name``'s tunnel up with its owner's profile from the welcome
+    pack, or with ``profile`` (a saved copy, e.g. an old profile)."""
     username, device = CLIENTS[name]
     host = client(name)
     host.run("wg-quick down wg0")
     subprocess.run(
-        ["podman", "cp", str(profile_path(username, device)),
+        ["podman", "cp", str(profile or profile_path(username, device)),
          f"vpn-client-{name}:/etc/wireguard/wg0.conf"],
         check=True,
     )
@@ -58,6 +60,22 @@ def service_address():
 
 def can_connect(host, address, port):
     return host.run(f"timeout 4 bash -c '</dev/tcp/{address}/{port}'").rc == 0
+
+
+def gateway_public_key(host):
+    """The public key the gateway's running interface holds."""
+    return host.check_output("wg show wg0 public-key").strip()
+
+
+def key_file_public_key(host):
+    """The public key of the gateway's key file (the private key stays on the gateway)."""
+    return host.check_output("wg pubkey < /etc/wireguard/wg0.key").strip()
+
+
+def profile_gateway_key(path):
+    """The gateway's public key in a device profile (PublicKey of its [Peer])."""
+    text = pathlib.Path(path).read_text(encoding="utf-8")
+    return re.search(r"^\[Peer\][^\[]*?^PublicKey\s*=\s*(\S+)", text, re.MULTILINE).group(1)
 
 
 def gateway_tunnel_address(host):
