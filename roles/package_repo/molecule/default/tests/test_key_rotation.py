@@ -32,6 +32,7 @@ SOURCE = "/etc/apt/sources.list.d/teletreball.sources"
 LISTS_INRELEASE = f"/var/lib/apt/lists/pkg-repo_dists_{SUITE}_InRelease"
 OLD_INRELEASE = "/root/rotation-old-InRelease"
 SAVED = "/root/rotation-saved"
+RELEASE_FILES = ("InRelease", "Release", "Release.gpg")
 EPHEMERAL = pathlib.Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent"))
 KEY_DIR = EPHEMERAL / "credentials" / "package-repo"
 GENERATE = "package_repo : Generate the signing key of the repository (first run only)"
@@ -78,6 +79,11 @@ def signer(host, path: str):
     return result.rc, (result.stdout.strip() or result.stderr.strip())
 
 
+def copy_release_files(source: str, destination: str) -> str:
+    """The shell command that copies the signed Release files, times kept."""
+    return "cp -p " + " ".join(f"{source}/{name}" for name in RELEASE_FILES) + f" {destination}/"
+
+
 def update_repository_lists(host):
     """apt-get update of the council's repository alone, as the role's client runs it."""
     return host.run(
@@ -98,7 +104,7 @@ def rotation():
     client.check_output(f"cp {LISTS_INRELEASE} {OLD_INRELEASE}")
     # The repository's Release files signed by the old key, to serve again later.
     repo_host().check_output(f"rm -rf {SAVED} && mkdir -p {SAVED}/old {SAVED}/new && "
-                             f"cp -p {DISTS}/InRelease {DISTS}/Release {DISTS}/Release.gpg {SAVED}/old/")
+                             + copy_release_files(DISTS, f"{SAVED}/old"))
 
     moved = KEY_DIR.with_name(f"package-repo.old-{datetime.datetime.now(datetime.UTC):%Y%m%d}")
     assert not moved.exists()
@@ -172,13 +178,12 @@ def test_apt_updates_and_installs_from_the_repository_signed_by_the_new_key(host
 
 def test_apt_refuses_a_release_signed_by_the_old_key(host, rotation):
     repo = repo_host()
-    repo.check_output(f"cp -p {DISTS}/InRelease {DISTS}/Release {DISTS}/Release.gpg {SAVED}/new/ && "
-                      f"cp -p {SAVED}/old/InRelease {SAVED}/old/Release {SAVED}/old/Release.gpg {DISTS}/")
+    repo.check_output(copy_release_files(DISTS, f"{SAVED}/new") + " && "
+                      + copy_release_files(f"{SAVED}/old", DISTS))
     try:
         refused = update_repository_lists(host)
     finally:
-        repo.check_output(f"cp -p {SAVED}/new/InRelease {SAVED}/new/Release "
-                          f"{SAVED}/new/Release.gpg {DISTS}/")
+        repo.check_output(copy_release_files(f"{SAVED}/new", DISTS))
     output = refused.stdout + refused.stderr
     assert refused.rc != 0, output
     assert "OpenPGP signature verification failed" in output, output
