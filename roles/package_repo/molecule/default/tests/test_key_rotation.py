@@ -106,7 +106,10 @@ def rotation():
     repo_host().check_output(f"rm -rf {SAVED} && mkdir -p {SAVED}/old {SAVED}/new && "
                              + copy_release_files(DISTS, f"{SAVED}/old"))
 
-    moved = KEY_DIR.with_name(f"package-repo.old-{datetime.datetime.now(datetime.UTC):%Y%m%d}")
+    # The date of the README's name, to the second: a run stopped before its
+    # teardown leaves its folder behind, never in the way of the next.
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S")
+    moved = KEY_DIR.with_name(f"package-repo.old-{stamp}")
     assert not moved.exists()
     KEY_DIR.rename(moved)
     start = time.monotonic()
