@@ -25,6 +25,11 @@ description:
     C(pathlen:0) and key usage C(keyCertSign), C(cRLSign), both critical).
   - The certificate is self-signed (issuer = subject, the signature verifies with the
     key), and is valid now and still O(renew_days_before) days from now.
+  - It also tells where a rotation of the CA stands (playbooks/rotate_ca.yml), from the
+    folders beside the active CA in O(directory) - C(next/) (a new CA made by the step
+    C(prepare), trusted but not signing yet) or C(previous/) (the CA that signed before
+    the step C(switch), still trusted until the step C(finish)) - and returns the
+    certificate of that other CA, which the hosts trust beside the active one.
 options:
   directory:
     description: The CA's folder on the controller.
@@ -123,6 +128,24 @@ reasons:
   type: list
   elements: str
   sample: ["ca.crt: inside the renewal window (ends 2027-01-01T00:00:00+00:00)"]
+rotation:
+  description: Where a rotation of the CA stands. C(none), C(prepared) (a new CA in
+    C(next/), trusted, not signing yet), C(switched) (the new CA signs, the old one is in
+    C(previous/), still trusted) or C(interrupted) (a step stopped half-way; re-run it).
+  returned: always
+  type: str
+  sample: prepared
+rotation_problem:
+  description: What is wrong with the rotation's folders, and the step to run again
+    (empty when nothing is).
+  returned: always
+  type: str
+  sample: ""
+rotation_certificate:
+  description: The certificate (PEM) of the other CA of the rotation, C(next/ca.crt) or
+    C(previous/ca.crt), that hosts trust beside the active one; empty when there is none.
+  returned: always
+  type: str
 """
 
 import datetime
@@ -147,6 +170,10 @@ if HAS_CRYPTOGRAPHY:
     from cryptography.hazmat.primitives import serialization
 
 ENCRYPTED_PKCS8 = b"-----BEGIN ENCRYPTED PRIVATE KEY-----"
+# The folders of a rotation beside the active CA (playbooks/rotate_ca.yml), and the
+# names a step uses while it moves them (any of these left means it was interrupted).
+NEXT, PREVIOUS = "next", "previous"
+TRANSIENT = (".previous-partial", ".next-removed")
 
 
 def read_file(path, mode, reasons):
@@ -270,6 +297,36 @@ def check(params, now):
     return reasons
 
 
+def rotation_state(directory):
+    """(state, problem, PEM of the other CA) of a rotation of the CA in ``directory``."""
+    here = {name: os.path.isdir(os.path.join(directory, name))
+            for name in (NEXT, PREVIOUS, *TRANSIENT)}
+    if any(here[name] for name in TRANSIENT) or (here[NEXT] and here[PREVIOUS]):
+        return ("interrupted", "a step of the CA's rotation stopped half-way (next/ and "
+                "previous/ both there, or a transient folder is left): run "
+                "playbooks/rotate_ca.yml -e step=switch again, then the normal run.", "")
+    if not (here[NEXT] or here[PREVIOUS]):
+        return "none", "", ""
+    name, state, step = ((NEXT, "prepared", "prepare") if here[NEXT]
+                         else (PREVIOUS, "switched", "switch"))
+    path = os.path.join(directory, name, "ca.crt")
+    try:
+        info, data = read_regular(path)
+    except (NotRegularFile, OSError):
+        info = data = None
+    pem = ""
+    if info is not None and data:
+        try:
+            x509.load_pem_x509_certificate(data)
+            pem = data.decode("ascii").strip() + "\n"
+        except (ValueError, UnicodeDecodeError):
+            pem = ""
+    if not pem:
+        return (state, f"{name}/ca.crt is missing or not a PEM certificate: run "
+                f"playbooks/rotate_ca.yml -e step={step} again.", "")
+    return state, "", pem
+
+
 def main():
     module = AnsibleModule(
         argument_spec={
@@ -295,7 +352,11 @@ def main():
     if not HAS_CRYPTOGRAPHY:
         module.fail_json(msg=missing_required_lib("cryptography"))
     reasons = check(module.params, now_of(module))
-    module.exit_json(changed=False, ready=not reasons, reasons=reasons)
+    state, problem, other = ("none", "", "")
+    if os.path.isdir(module.params["directory"]):
+        state, problem, other = rotation_state(module.params["directory"])
+    module.exit_json(changed=False, ready=not reasons, reasons=reasons, rotation=state,
+                     rotation_problem=problem, rotation_certificate=other)
 
 
 if __name__ == "__main__":

@@ -62,6 +62,9 @@ else:
     HAS_CRYPTOGRAPHY = True
 
 CA_FILES = ("ca.key", "ca.csr", "ca.crt")
+# Also in the CA's folder: what people trust (the packs' council-ca.crt) and, during a
+# rotation (playbooks/rotate_ca.yml), the next or the previous CA in a folder of its own.
+CA_EXTRAS = ("council-ca.crt", "next", "previous")
 # The passphrase of the layout before issue 21, beside the key: refused.
 LEGACY_PASSPHRASE = "ca.passphrase"  # noqa: S105 - a file name
 ENCRYPTED_PKCS8 = "-----BEGIN ENCRYPTED PRIVATE KEY-----"
@@ -219,7 +222,7 @@ def ca_key_private(ctx):
         return
     listed = ctx.run("find", folder, "-mindepth", "1", "-maxdepth", "1", "-printf", "%f\n")
     names = sorted(listed.stdout.split("\n")[:-1]) if listed.ok else []
-    others = [name for name in names if name not in CA_FILES]
+    others = [name for name in names if name not in CA_FILES + CA_EXTRAS]
     ctx.expect(listed.ok and not others,
                "the CA's folder holds only the CA (host keys never reach the controller)",
                f"also in {folder}: {_some(others)}" if others else f"{folder}: {' '.join(names)}")

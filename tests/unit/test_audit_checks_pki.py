@@ -103,6 +103,15 @@ def test_ca_passes_when_private_encrypted_and_outside_git(ca):
     assert PASSPHRASE not in shown and "ENCRYPTED PRIVATE KEY-----\n" not in shown
 
 
+def test_ca_passes_with_the_folders_of_a_rotation_and_the_trusted_bundle(ca):
+    """playbooks/rotate_ca.yml: next/ (step prepare) or previous/ (step switch) beside
+    the active CA, and council-ca.crt (what people trust), are the CA's own."""
+    for other in ("next", "previous"):
+        probe = ca_host(ca, names=(*checks.CA_FILES, "council-ca.crt", other))
+        outcome = audit.evaluate("PKI-CA-01", probe, CA_PARAMS)
+        assert outcome["status"] == audit.PASS, audit.explain(outcome)
+
+
 def test_ca_fails_on_a_readable_passphrase_and_a_host_key(ca):
     probe = ca_host(ca, names=(*checks.CA_FILES, "rdp.key"))
     probe.stat(PASSPHRASE_FILE, "0644")

@@ -311,3 +311,23 @@ def test_a_restore_needs_archive_and_identity(backup_module, council, capsys):
     result = run_main(backup_module, restore_args(council, council["tmp"] / "missing.tar.age"),
                       capsys)
     assert result["rc"] == 1 and "is not a file" in result["msg"]
+
+
+def test_the_folders_of_a_ca_rotation_are_backed_up_and_restored(backup_module, council, capsys):
+    """playbooks/rotate_ca.yml: pki/next/ (step prepare), pki/previous/ (step switch) and
+    revoked/pki-<UTC>/ (step finish), each 0700 with files 0600, and pki/council-ca.crt."""
+    folder = council["folder"]
+    for sub in ("pki/next", "pki/previous", "revoked", "revoked/pki-20270301T100000Z"):
+        (folder / sub).mkdir(mode=0o700)
+        os.chmod(folder / sub, 0o700)
+    for name in ("pki/next/ca.key", "pki/previous/ca.crt", "revoked/pki-20270301T100000Z/ca.key",
+                 "pki/council-ca.crt"):
+        (folder / name).write_text(f"{name}\n")
+        os.chmod(folder / name, 0o600)
+    before = snapshot(folder)
+    result = run_main(backup_module, backup_args(council), capsys)
+    assert result["rc"] == 0 and result["members"] == len(before), result
+    shutil.rmtree(folder)
+    restored = run_main(backup_module, restore_args(council, pathlib.Path(result["path"])), capsys)
+    assert restored["rc"] == 0, restored
+    assert snapshot(folder) == before
