@@ -286,3 +286,10 @@ def test_after_finish_no_host_trusts_the_old_ca(prepared, finished, pair, server
     client = pair["client"]
     assert s_client(client, server_address, OLD_ONLY).rc != 0
     assert system_curl(client, server_address).rc == 0
+
+
+def test_after_the_rotation_the_normal_run_changes_nothing(finished):
+    stats = converge()
+    changed = {host: item["changed_tasks"] for host, item in stats.items()
+               if item["changed_tasks"]}
+    assert changed == {}
