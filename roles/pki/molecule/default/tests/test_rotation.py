@@ -255,15 +255,18 @@ def test_after_the_switch_the_new_ca_verifies_and_the_old_one_alone_no_longer(
 @pytest.fixture(scope="module")
 def finished(switched):
     """The step finish and the normal run."""
+    revoked = ca_dir().parent / "revoked"
+    before = set(revoked.glob("pki-*"))
     result, summary = rotate("finish")
     stats = converge()
-    return {"summary": summary, "stats": stats, "output": result.stdout}
+    return {"summary": summary, "stats": stats, "output": result.stdout,
+            "archives": sorted(set(revoked.glob("pki-*")) - before)}
 
 
 def test_finish_archives_the_old_ca_on_the_controller(prepared, finished):
     assert not (ca_dir() / "previous").exists()
     revoked = ca_dir().parent / "revoked"
-    [archive] = sorted(revoked.glob("pki-*"))
+    [archive] = finished["archives"]
     assert stat.S_IMODE(revoked.stat().st_mode) == 0o700
     assert stat.S_IMODE(archive.stat().st_mode) == 0o700
     assert (archive / "ca.crt").read_text() == prepared["old"]
