@@ -17,6 +17,9 @@ description:
     run, the counts, a summary per host and per ENS measure, the waivers, then every
     control of every host with its status, its CIS item, its ENS measures, why it fails
     or who waived it, and its evidence (commands, exit codes and output) collapsed.
+  - The section "Certificates and keys" lists every certificate and signing key of every
+    host and of the controller (subject, issuer, serial, end, days left) and every key,
+    which does not expire (kind, algorithm, public key or fingerprint, mode, last change).
   - C(print.html) is the same page with every piece of evidence open, for printing on A4
     (a host per page). C(report.json) holds the same data for machines.
   - The controls that apply to a host are those whose C(audit) list in the catalogue
@@ -80,6 +83,10 @@ options:
         outcomes M(teletreball_audit) returned), and optionally C(unreachable) (bool) and
         C(error) (why it could not be checked).
       - The controller appears as the host C(controller), with groups C([controller]).
+      - Optionally C(credentials), what M(teletreball_cert_expiry) returned on the host
+        (C(certificates), C(openpgp_keys), C(keys), C(errors)): the report's section
+        "Certificates and keys" lists each with its end and the days left at the report's
+        time, the soonest first; a key does not expire.
     type: dict
     required: true
   run:
@@ -211,6 +218,7 @@ dest:
 import datetime
 import html
 import json
+import math
 import os
 import re
 import stat
@@ -471,7 +479,12 @@ def read_hosts(hosts):
             kept = outcomes.get(outcome["id"])
             if kept is None or rank[outcome["status"]] > rank[kept["status"]]:
                 outcomes[outcome["id"]] = outcome
+        credentials = host.get("credentials")
+        if credentials is not None and not isinstance(credentials, dict):
+            problems.append(f"{where}.credentials: must be what teletreball_cert_expiry returned.")
+            continue
         out[str(name)] = {
+            "credentials": read_credentials(credentials or {}),
             "groups": groups,
             "container": bool(host.get("container")),
             "virtualization": text_of(host.get("virtualization")) or "unknown",
@@ -482,6 +495,61 @@ def read_hosts(hosts):
     if problems:
         raise Malformed(problems)
     return out
+
+
+CERTIFICATE_FIELDS = ("path", "kind", "subject", "issuer", "serial", "not_before",
+                      "not_after")
+OPENPGP_FIELDS = ("path", "fingerprint", "uid", "created", "not_after")
+KEY_FIELDS = ("path", "kind", "algorithm", "public", "mode", "modified", "certificate")
+
+
+def pick(item, fields):
+    return {field: text_of(item.get(field)) for field in fields}
+
+
+def read_credentials(credentials):
+    """The certificates, signing keys, keys and unreadable files of a host, as texts."""
+
+    def listed(key):
+        value = credentials.get(key)
+        return [item for item in value if isinstance(item, dict)] if isinstance(value, list) \
+            else []
+
+    certificates = []
+    for item in listed("certificates"):
+        entry = pick(item, CERTIFICATE_FIELDS)
+        entry["internal"] = bool(item.get("internal"))
+        certificates.append(entry)
+    return {
+        "certificates": certificates,
+        "openpgp_keys": [pick(item, OPENPGP_FIELDS) for item in listed("openpgp_keys")],
+        "keys": [pick(item, KEY_FIELDS) for item in listed("keys")],
+        "errors": [pick(item, ("path", "error")) for item in listed("errors")],
+    }
+
+
+def days_until(text, now):
+    """Whole days from ``now`` to the ISO 8601 time ``text`` (negative once past), None
+    when there is no such time."""
+    if not text:
+        return None
+    try:
+        moment = parse_now(text)
+    except ValueError:
+        return None
+    return math.floor((moment - now).total_seconds() / 86400)
+
+
+def dated_credentials(credentials, now):
+    """The host's credentials with the days left at the report's time."""
+    return {
+        "certificates": [dict(item, days_left=days_until(item["not_after"], now))
+                         for item in credentials["certificates"]],
+        "openpgp_keys": [dict(item, days_left=days_until(item["not_after"], now))
+                         for item in credentials["openpgp_keys"]],
+        "keys": [dict(item, expires=None) for item in credentials["keys"]],
+        "errors": credentials["errors"],
+    }
 
 
 def normalise_outcome(outcome):
@@ -655,6 +723,7 @@ def build(params, now):
                         "cis_note": None, "ens": [], "description": "", "audit": []}
             rows.append(judge(stranger, name, host, waivers))
         report_hosts[name] = {
+            "credentials": dated_credentials(host["credentials"], now),
             "groups": host["groups"], "container": host["container"],
             "virtualization": host["virtualization"], "unreachable": host["unreachable"],
             "error": host["error"], "summary": counts(rows), "controls": rows,
@@ -718,6 +787,7 @@ def as_json(report):
         if host["error"]:
             hosts[name]["error"] = host["error"]
         hosts[name]["controls"] = rows
+        hosts[name]["credentials"] = host["credentials"]
     data = {key: report[key] for key in ("schema", "inventory", "generated", "run", "summary",
                                          "ens")}
     data["waivers"] = [dict(public_waiver(w), covers=w["covers"]) for w in report["waivers"]]
@@ -793,6 +863,9 @@ pre { white-space: pre-wrap; overflow-wrap: anywhere; background: #f6f6f6; borde
   padding: .35rem .5rem; margin: 0 0 .4rem; font-size: .8rem; line-height: 1.3; }
 .small { font-size: .86rem; color: #333; }
 nav ul { columns: 3 14rem; margin: .2rem 0; }
+td.soon { font-weight: 700; color: #8a1c1c; }
+td.fp { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: .8rem;
+  overflow-wrap: anywhere; }
 @page { size: A4; margin: 14mm 12mm; }
 @media print {
   body { max-width: none; padding: 0; font-size: 10pt; }
@@ -914,6 +987,80 @@ def render_evidence(row, opened):
     return "".join(out)
 
 
+SOON_DAYS = 45
+
+
+def render_days(days):
+    """The days left as a table cell, marked when fewer than SOON_DAYS."""
+    if days is None:
+        return "<td>-</td>"
+    text = f"{-days} days ago" if days < 0 else f"{days}"
+    mark = ' class="n soon"' if days < SOON_DAYS else ' class="n"'
+    return f"<td{mark}>{e(text)}</td>"
+
+
+def render_credentials(hosts):
+    """The section "Certificates and keys": every certificate and signing key of every
+    host, the soonest end first; then every key, which does not expire."""
+    out = ['<section id="credentials" aria-labelledby="credentials-h">'
+           '<h2 id="credentials-h">Certificates and keys</h2>'
+           f'<p class="small">Every certificate of each host (its /etc/teletreball/pki) and, on '
+           "the controller, the internal CA and the package repository's signing key, with "
+           "their end and the days left at the report's time, the soonest first (marked when "
+           f"fewer than {SOON_DAYS}). Every run of site.yml warns about each one that it does not "
+           "renew from pki_expiry_warn_days (45) days before its end, and stops from "
+           "pki_expiry_fail_days (7). Keys do not expire: they are listed with their last "
+           "change, that is when they were made or rotated.</p>"]
+    ends = []
+    for name, host in hosts.items():
+        for item in host["credentials"]["certificates"]:
+            issuer = item["issuer"] + (" (internal CA)" if item["internal"] else "")
+            ends.append((name, item["path"], item["kind"], item["subject"], issuer,
+                         item["serial"], item["not_after"], item["days_left"]))
+        for item in host["credentials"]["openpgp_keys"]:
+            ends.append((name, item["path"], "OpenPGP signing key", item["uid"],
+                         f"fingerprint {item['fingerprint']}", "-",
+                         item["not_after"] or "does not expire", item["days_left"]))
+    ends.sort(key=lambda row: (row[7] is None, row[7] if row[7] is not None else 0, row[0],
+                               row[1]))
+    if ends:
+        out.append("<table><caption>Certificates and signing keys, the soonest end first"
+                   "</caption><thead><tr>"
+                   '<th scope="col">Host</th><th scope="col">File</th><th scope="col">Kind</th>'
+                   '<th scope="col">Subject</th><th scope="col">Issuer</th>'
+                   '<th scope="col">Serial</th><th scope="col">Ends (UTC)</th>'
+                   '<th scope="col" class="n">Days left</th></tr></thead><tbody>')
+        for name, path, kind, subject, issuer, serial, not_after, days in ends:
+            out.append(f'<tr><th scope="row">{e(name)}</th><td class="fp">{e(path)}</td>'
+                       f"<td>{e(kind)}</td><td>{e(subject or '-')}</td><td>{e(issuer or '-')}</td>"
+                       f'<td class="fp">{e(serial)}</td><td>{e(not_after or "-")}</td>'
+                       f"{render_days(days)}</tr>")
+        out.append("</tbody></table>")
+    else:
+        out.append("<p>No certificate or signing key was read.</p>")
+    keys = [(name, item) for name, host in hosts.items() for item in host["credentials"]["keys"]]
+    if keys:
+        out.append("<table><caption>Keys (they do not expire)</caption><thead><tr>"
+                   '<th scope="col">Host</th><th scope="col">File</th><th scope="col">Kind</th>'
+                   '<th scope="col">Algorithm</th><th scope="col">Public key or fingerprint</th>'
+                   '<th scope="col">Mode</th><th scope="col">Last changed (UTC)</th>'
+                   '<th scope="col">Expires</th></tr></thead><tbody>')
+        for name, item in keys:
+            out.append(f'<tr><th scope="row">{e(name)}</th><td class="fp">{e(item["path"])}</td>'
+                       f"<td>{e(item['kind'])}</td><td>{e(item['algorithm'] or '-')}</td>"
+                       f'<td class="fp">{e(item["public"] or "-")}</td><td>{e(item["mode"])}</td>'
+                       f"<td>{e(item['modified'] or '-')}</td><td>does not expire</td></tr>")
+        out.append("</tbody></table>")
+    errors = [(name, item) for name, host in hosts.items()
+              for item in host["credentials"]["errors"]]
+    if errors:
+        out.append('<p class="warning">Files that could not be read (their end is not known):'
+                   "</p><ul>" + "".join(f"<li>{e(name)}: {e(item['path'])}: {e(item['error'])}"
+                                        "</li>" for name, item in errors) + "</ul>")
+    out.append("</section>")
+    return "".join(out)
+
+
 def render_page(report, printable):
     inventory = report["inventory"]
     generated = report["generated"]
@@ -946,7 +1093,8 @@ def render_page(report, printable):
     # Contents.
     out.append('<nav aria-label="Contents"><ul><li><a href="#run">Run</a></li>'
                '<li><a href="#summary">Summary per host</a></li>'
-               '<li><a href="#ens">ENS measures</a></li><li><a href="#waivers">Waivers</a></li>')
+               '<li><a href="#ens">ENS measures</a></li><li><a href="#waivers">Waivers</a></li>'
+               '<li><a href="#credentials">Certificates and keys</a></li>')
     for name in hosts:
         out.append(f'<li><a href="#{host_ids[name]}">Host {e(name)}</a></li>')
     out.append("</ul></nav>")
@@ -1027,6 +1175,7 @@ def render_page(report, printable):
     else:
         out.append("<p>No waiver.</p>")
     out.append("</section>")
+    out.append(render_credentials(hosts))
     # Hosts.
     for name, host in hosts.items():
         host_id = host_ids[name]

@@ -26,10 +26,11 @@ description:
     O(warn_days) days gives one warning line naming O(label), the file, the end date, the
     days left and what to run. The module fails, naming each, when one ends in less than
     O(fail_days) days (or has ended). A file that cannot be read gives a warning.
-  - With O(keys), it also lists the keys, which do not expire, for the audit: the private
-    keys of the folder (C(*.key)), the WireGuard keys of O(wireguard_directory) (with
-    their public key), the SSH host keys of O(ssh_directory) (with their fingerprint) and
-    O(key_files). A private key's content is never returned or logged.
+  - It also lists the keys, which do not expire, for the audit: those of O(key_files) and,
+    with O(keys), the private keys of the folder (C(*.key)), the WireGuard keys of
+    O(wireguard_directory) (with their public key) and the SSH host keys of
+    O(ssh_directory) (with their fingerprint). A private key's content is never returned
+    or logged.
 options:
   directory:
     description: The folder of the host's certificates (C(/etc/teletreball/pki)). Nothing
@@ -95,8 +96,9 @@ options:
     type: bool
     default: false
   key_files:
-    description: More private key files to list (the CA's key on the controller), by
-      path, mode and date only; one that does not exist is left out.
+    description: More private key files to list, with or without O(keys) (the keys of the
+      CA and of the signing key on the controller), by path, mode and date only; one that
+      does not exist is left out.
     type: list
     elements: path
     default: []
@@ -228,7 +230,8 @@ openpgp_keys:
        created: "2026-01-01T00:00:00+00:00", not_after: "2031-01-01T00:00:00+00:00",
        days_left: 1485, state: ok}
 keys:
-  description: With O(keys), each key, which does not expire.
+  description: Each key of O(key_files) and, with O(keys), of the host's folders; a key
+    does not expire.
   returned: always
   type: list
   elements: dict
@@ -280,6 +283,7 @@ import datetime
 import hashlib
 import math
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -298,6 +302,8 @@ else:
     HAS_CRYPTOGRAPHY = True
 
 DAY = 86400
+PEM_CERTIFICATE = re.compile(
+    rb"-----BEGIN CERTIFICATE-----\r?\n.+?\r?\n-----END CERTIFICATE-----", re.DOTALL)
 EXTERNAL_ADVICE = ("it was issued outside the internal CA: put its renewed certificate in "
                    "pki_external_certificates, then run playbooks/site.yml --tags pki")
 UNLISTED_ADVICE = ("no run renews it (it is not in the host's pki_certificates): "
@@ -332,13 +338,14 @@ def read_file(path):
 def load_certificates(data):
     if not HAS_CRYPTOGRAPHY:
         raise Unreadable(missing_required_lib("cryptography"))
+    # Block by block: cryptography before 39 (Debian 12's) reads one certificate a call.
+    blocks = PEM_CERTIFICATE.findall(data)
+    if not blocks:
+        raise Unreadable("not a PEM certificate")
     try:
-        found = x509.load_pem_x509_certificates(data)
+        return [x509.load_pem_x509_certificate(block) for block in blocks]
     except ValueError as exc:
         raise Unreadable("not a PEM certificate") from exc
-    if not found:
-        raise Unreadable("not a PEM certificate")
-    return found
 
 
 def is_ca(certificate):
@@ -547,7 +554,15 @@ class Watch:
 
     # --- keys -------------------------------------------------------------------------
 
-    def read_keys(self):
+    def read_keys(self, scan):
+        """O(key_files); with ``scan`` (O(keys)) also the keys of the host's folders."""
+        for path in self.params["key_files"]:
+            if os.path.lexists(path):
+                item = self.key_entry(path, "private key")
+                if item is not None:
+                    self.keys.append(item)
+        if not scan:
+            return
         by_certificate = {item["path"]: item for item in self.certificates}
         folder = self.params["directory"]
         for path in self.listed(folder, lambda name: name.endswith(".key")):
@@ -570,11 +585,6 @@ class Watch:
                                 lambda name: name.startswith("ssh_host_")
                                 and name.endswith("_key.pub")):
             self.ssh_key(path)
-        for path in self.params["key_files"]:
-            if os.path.lexists(path):
-                item = self.key_entry(path, "private key")
-                if item is not None:
-                    self.keys.append(item)
 
     @staticmethod
     def listed(folder, wanted):
@@ -698,8 +708,7 @@ def main():
     watch = Watch(params, now)
     watch.read_certificates()
     watch.read_openpgp(module)
-    if params["keys"]:
-        watch.read_keys()
+    watch.read_keys(params["keys"])
     result = {"changed": False, "certificates": watch.certificates,
               "openpgp_keys": watch.openpgp, "keys": watch.keys, "errors": watch.errors,
               "expiring": watch.failures + watch.warnings}

@@ -273,3 +273,57 @@ def test_the_run_renews_only_what_its_pki_play_reissues(tmp_path):
     # Nothing was changed.
     assert {path.name: path.read_bytes() for path in folder.iterdir()} == before
     assert "changed=0" in result.stdout
+
+
+AUDIT_CONTROLLER = """---
+- name: The controller's certificates and keys as playbooks/audit.yml lists them
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - name: List the CA and the signing key with their end
+      ansible.builtin.include_role:
+        name: pki
+        tasks_from: audit_credentials.yml
+
+    - name: Write what was listed for the test
+      ansible.builtin.copy:
+        content: "{{ _pki_audit_credentials | to_nice_json }}"
+        dest: "{{ listed_file }}"
+        mode: "0600"
+"""
+
+
+@needs_gpg
+def test_the_audit_lists_the_ca_and_the_signing_key_of_the_controller(tmp_path):
+    _inventory, credentials, ca = council(tmp_path, ca_days=400, key_days=100)
+    (credentials / "pki" / "ca.key").write_bytes(ca[0].private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"a passphrase of the test only")))
+    os.chmod(credentials / "pki" / "ca.key", 0o600)
+    (credentials / "pki" / "previous").mkdir()
+    (credentials / "pki" / "previous" / "ca.crt").write_bytes(pem(make_ca("old CA", 20)[1]))
+    playbook = tmp_path / "audit_controller.yml"
+    playbook.write_text(AUDIT_CONTROLLER)
+    listed_file = tmp_path / "listed.json"
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    bindir = pathlib.Path(sys.executable).parent
+    result = subprocess.run(
+        [str(bindir / "ansible-playbook"), "-i", "localhost,", str(playbook), "-e",
+         json.dumps({"teletreball_credentials_dir": str(credentials),
+                     "listed_file": str(listed_file)})],
+        capture_output=True, text=True, env=env, cwd=REPO, check=False, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    listed = json.loads(listed_file.read_text())
+    certificates = {item["path"]: item for item in listed["certificates"]}
+    assert sorted(certificates) == [f"{credentials}/pki/ca.crt",
+                                    f"{credentials}/pki/previous/ca.crt"]
+    assert certificates[f"{credentials}/pki/ca.crt"]["days_left"] == 400
+    assert certificates[f"{credentials}/pki/previous/ca.crt"]["subject"] == "CN=old CA"
+    (signing,) = listed["openpgp_keys"]
+    assert signing["days_left"] in (99, 100) and signing["uid"] == "Council packages"
+    assert [(item["path"], item["kind"]) for item in listed["keys"]] == [
+        (f"{credentials}/pki/ca.key", "private key")]
+    # The audit lists: it neither warns nor fails (the previous CA ends in 20 days).
+    assert "[WARNING]" not in result.stdout + result.stderr
+    assert "PRIVATE KEY" not in listed_file.read_text()

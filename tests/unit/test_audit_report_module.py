@@ -442,6 +442,17 @@ def hostile_hosts():
         finding(False, f"sshd refuses root {HOSTILE}", f'permitrootlogin "yes" & {HOSTILE}')],
         [{"source": f"$ sshd -T {HOSTILE}", "rc": 0, "text": f"banner {HOSTILE}\n'quoted'"}])
     hosts[f"evil{HOSTILE}"] = host([f"g{HOSTILE}"], [], unreachable=True, error=HOSTILE)
+    hosts["gw1"]["credentials"] = {
+        "certificates": [{"path": f"/etc/teletreball/pki/{HOSTILE}.crt", "kind": HOSTILE,
+                          "subject": f"CN={HOSTILE}", "issuer": f"O={HOSTILE}",
+                          "serial": HOSTILE, "not_after": "2027-01-16T10:15:00+00:00",
+                          "internal": False}],
+        "openpgp_keys": [{"path": HOSTILE, "fingerprint": HOSTILE, "uid": HOSTILE,
+                          "not_after": None}],
+        "keys": [{"path": HOSTILE, "kind": HOSTILE, "algorithm": HOSTILE, "public": HOSTILE,
+                  "mode": HOSTILE, "modified": HOSTILE}],
+        "errors": [{"path": HOSTILE, "error": HOSTILE}],
+    }
     return hosts
 
 
@@ -533,3 +544,106 @@ def test_a_file_in_place_of_the_folder_fails(tmp_path, capsys):
     result = report(tmp_path, capsys, dest=str(tmp_path / "reports"))
     assert result["rc"] == 1
     assert result["msg"] == f"dest {tmp_path / 'reports'} exists and is not a folder."
+
+
+# --- certificates and keys ----------------------------------------------------------
+
+
+def credentials_of_hosts():
+    """What teletreball_cert_expiry returned on gw1 and on the controller (NOW is
+    2026-12-07T10:15:00Z)."""
+    hosts = default_hosts()
+    hosts["gw1"]["credentials"] = {
+        "changed": False,
+        "certificates": [
+            {"path": "/etc/teletreball/pki/ca.crt", "kind": "CA certificate",
+             "subject": "CN=teletreball internal CA", "issuer": "CN=teletreball internal CA",
+             "serial": "1a2b", "not_before": "2026-01-01T00:00:00+00:00",
+             "not_after": "2036-01-01T00:00:00+00:00", "days_left": 1, "internal": True},
+            {"path": "/etc/teletreball/pki/vpn.crt", "kind": "certificate",
+             "subject": "CN=vpn.example.org", "issuer": "CN=teletreball internal CA",
+             "serial": "3c4d", "not_before": "2026-01-16T00:00:00+00:00",
+             "not_after": "2027-01-16T10:15:00+00:00", "internal": True},
+            {"path": "/etc/teletreball/pki/public.crt", "kind": "certificate",
+             "subject": "CN=www.example.org", "issuer": "CN=Public ACME issuer",
+             "serial": "5e6f", "not_after": "2026-12-05T10:15:00+00:00", "internal": False},
+        ],
+        "keys": [
+            {"path": "/etc/wireguard/wg0.key", "kind": "WireGuard private key",
+             "algorithm": "Curve25519", "public": "gW1pUbLiCkEy0000000000000000000000000000000=",
+             "mode": "0600", "modified": "2026-03-01T08:00:00+00:00"},
+            {"path": "/etc/ssh/ssh_host_ed25519_key", "kind": "SSH host key",
+             "algorithm": "ssh-ed25519", "public": "SHA256:abcdefghijklmnop",
+             "mode": "0600", "modified": "2026-03-01T08:00:00+00:00"},
+        ],
+        "errors": [{"path": "/etc/teletreball/pki/broken.crt", "error": "not a PEM certificate"}],
+    }
+    hosts["controller"]["credentials"] = {
+        "certificates": [
+            {"path": "/srv/credentials/pki/ca.crt", "kind": "CA certificate",
+             "subject": "CN=teletreball internal CA", "issuer": "CN=teletreball internal CA",
+             "serial": "1a2b", "not_after": "2036-01-01T00:00:00+00:00", "internal": True}],
+        "openpgp_keys": [
+            {"path": "/srv/credentials/package-repo/signing-key.pub.asc",
+             "fingerprint": "0123456789ABCDEF0123456789ABCDEF01234567", "uid": "Council packages",
+             "created": "2026-01-01T00:00:00+00:00", "not_after": "2031-01-01T00:00:00+00:00"},
+            {"path": "/srv/credentials/other.asc", "fingerprint": "89AB", "uid": "Never ends",
+             "created": "2026-01-01T00:00:00+00:00", "not_after": None}],
+        "keys": [{"path": "/srv/credentials/pki/ca.key", "kind": "private key",
+                  "algorithm": "", "public": "", "mode": "0600",
+                  "modified": "2026-01-01T00:00:00+00:00"}],
+        "errors": [],
+    }
+    return hosts
+
+
+def test_the_report_lists_every_certificate_and_key_with_its_end(tmp_path, capsys):
+    result = report(tmp_path, capsys, hosts=credentials_of_hosts())
+    assert result["rc"] == 0, result
+    data = written(tmp_path)
+    gw1 = data["hosts"]["gw1"]["credentials"]
+    # The days left at the report's time, whatever the host said.
+    assert [(item["path"], item["days_left"]) for item in gw1["certificates"]] == [
+        ("/etc/teletreball/pki/ca.crt", 3311), ("/etc/teletreball/pki/vpn.crt", 40),
+        ("/etc/teletreball/pki/public.crt", -2)]
+    assert gw1["certificates"][1]["subject"] == "CN=vpn.example.org"
+    assert gw1["certificates"][1]["issuer"] == "CN=teletreball internal CA"
+    assert gw1["certificates"][1]["serial"] == "3c4d" and gw1["certificates"][1]["internal"]
+    assert [(item["kind"], item["expires"]) for item in gw1["keys"]] == [
+        ("WireGuard private key", None), ("SSH host key", None)]
+    assert gw1["errors"] == [{"path": "/etc/teletreball/pki/broken.crt",
+                              "error": "not a PEM certificate"}]
+    controller = data["hosts"]["controller"]["credentials"]
+    assert [(item["fingerprint"], item["days_left"]) for item in controller["openpgp_keys"]] == [
+        ("0123456789ABCDEF0123456789ABCDEF01234567", 1485), ("89AB", None)]
+    assert controller["keys"][0]["path"] == "/srv/credentials/pki/ca.key"
+    # A host without them has empty lists.
+    assert data["hosts"]["web1"]["credentials"] == {
+        "certificates": [], "openpgp_keys": [], "keys": [], "errors": []}
+    for name in ("index.html", "print.html"):
+        page = (dest(tmp_path) / name).read_text(encoding="utf-8")
+        section = page[page.index('<section id="credentials"'):page.index('<section class="host"')]
+        # The soonest end first: the ended certificate, the 40 days' one, the signing key,
+        # the CAs, then the key that never ends.
+        order = [section.index(text) for text in (
+            "/etc/teletreball/pki/public.crt", "/etc/teletreball/pki/vpn.crt",
+            "signing-key.pub.asc", "/etc/teletreball/pki/ca.crt", "/srv/credentials/other.asc")]
+        assert order == sorted(order)
+        assert '<td class="n soon">2 days ago</td>' in section
+        assert '<td class="n soon">40</td>' in section
+        assert "2027-01-16T10:15:00+00:00" in section and "CN=Public ACME issuer" in section
+        assert "CN=teletreball internal CA (internal CA)" in section
+        assert "fingerprint 0123456789ABCDEF0123456789ABCDEF01234567" in section
+        keys = section[section.index("Keys (they do not expire)"):]
+        assert keys.count("does not expire</td>") == 3
+        assert "SHA256:abcdefghijklmnop" in keys and "/srv/credentials/pki/ca.key" in keys
+        assert "broken.crt: not a PEM certificate" in section
+        assert '<a href="#credentials">Certificates and keys</a>' in page
+
+
+def test_credentials_that_are_not_a_mapping_are_refused(tmp_path, capsys):
+    hosts = default_hosts()
+    hosts["gw1"]["credentials"] = ["not", "a", "mapping"]
+    result = report(tmp_path, capsys, hosts=hosts)
+    assert result["rc"] == 1
+    assert "hosts.gw1.credentials: must be what teletreball_cert_expiry returned." in result["msg"]

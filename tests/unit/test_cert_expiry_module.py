@@ -359,3 +359,15 @@ def test_a_file_that_is_no_openpgp_key_is_named(expiry, tmp_path, capsys):
 def test_a_negative_threshold_is_refused(expiry, capsys):
     result = run_main(expiry, {"warn_days": -1}, capsys)
     assert result["rc"] == 1 and "warn_days must be 0 or more" in result["msg"]
+
+
+def test_the_key_files_are_listed_without_the_scan(expiry, host, tmp_path, capsys):
+    """The controller: the CA's key by path, mode and date; no folder of the host scanned."""
+    ca_key = tmp_path / "ca.key"
+    ca_key.write_bytes(key_pem(host["internal"][0]))
+    os.chmod(ca_key, 0o600)
+    result = run_main(expiry, {"directory": str(host["folder"]), "now": NOW_TEXT,
+                               "key_files": [str(ca_key), str(tmp_path / "none.key")]}, capsys)
+    assert [(item["path"], item["kind"], item["mode"]) for item in result["keys"]] == [
+        (str(ca_key), "private key", "0600")]
+    assert "BEGIN" not in result["raw"]

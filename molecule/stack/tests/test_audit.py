@@ -6,7 +6,9 @@ console error (its picture is docs/images/audit-report.png)."""
 
 from __future__ import annotations
 
+import datetime
 import json
+import math
 import os
 import pathlib
 import subprocess
@@ -159,3 +161,65 @@ def test_the_report_page_opens_in_chromium_without_a_console_error(clean_audit):
         keep = os.environ.get("TT_AUDIT_SCREENSHOT")
         if keep and name == "index.html":
             subprocess.run(["podman", "cp", f"tt-home:{shot}", keep], check=True)
+
+
+def openssl_end(host, path):
+    """The end of the certificate at ``path`` on ``host``, as openssl reads it there."""
+    line = host.check_output(f"openssl x509 -noout -enddate -in {path}")
+    return datetime.datetime.strptime(line.split("=", 1)[1].strip(), "%b %d %H:%M:%S %Y %Z"
+                                      ).replace(tzinfo=datetime.UTC)
+
+
+def test_the_report_lists_every_certificate_and_key_with_its_end(clean_audit):
+    """Each host's certificates in /etc/teletreball/pki (their end as openssl reads it on
+    the host, the days left), its keys (which do not expire), and on the controller the
+    CA and the repository's signing key; in report.json and on the page."""
+    _result, folder, report, _seconds = clean_audit
+    page = (folder / "index.html").read_text(encoding="utf-8")
+    generated = datetime.datetime.fromisoformat(report["generated"].replace("Z", "+00:00"))
+    controller = report["hosts"]["controller"]["credentials"]
+    (ca,) = [item for item in controller["certificates"]
+             if item["path"] == str(CREDENTIALS / "pki" / "ca.crt")]
+    assert ca["kind"] == "CA certificate" and ca["days_left"] > 45
+    seen = {}
+    for name in lab_hosts():
+        host = machine(name)
+        listed = report["hosts"][name]["credentials"]
+        by_path = {item["path"]: item for item in listed["certificates"]}
+        files = host.check_output(
+            "find /etc/teletreball/pki -maxdepth 1 -name '*.crt' -not -name '*.chain.crt'"
+            " -not -name '*.fullchain.crt' | sort").split()
+        seen[name] = files
+        for path in files:
+            assert path in by_path, (name, path, sorted(by_path))
+            item = by_path[path]
+            end = openssl_end(host, path)
+            assert datetime.datetime.fromisoformat(item["not_after"]) == end, (name, path)
+            assert item["days_left"] == math.floor((end - generated).total_seconds() / 86400)
+            assert item["subject"] and item["issuer"] and item["serial"], item
+            assert item["internal"] == (item["issuer"] == ca["subject"]), item
+            assert path in page
+        keys = {item["path"]: item for item in listed["keys"]}
+        for path in host.check_output("ls /etc/ssh/ssh_host_*_key").split():
+            assert keys[path]["kind"] == "SSH host key" and keys[path]["public"].startswith(
+                "SHA256:"), keys[path]
+        for path in files:
+            if path.endswith("/ca.crt"):
+                continue
+            key = path[: -len(".crt")] + ".key"
+            assert keys[key]["kind"] == "TLS private key" and keys[key]["expires"] is None
+        assert listed["errors"] == [], (name, listed["errors"])
+    # The chat server's certificates (web chat, XMPP, TURN) at least.
+    assert len([path for path in seen["tt-conf"] if not path.endswith("/ca.crt")]) >= 1, seen
+    gateway_keys = [item for item in report["hosts"]["tt-vpn"]["credentials"]["keys"]
+                    if item["kind"] == "WireGuard private key"]
+    public = machine("tt-vpn").check_output(f"wg pubkey < {gateway_keys[0]['path']}")
+    assert gateway_keys[0]["public"] == public.strip()
+    (signing,) = controller["openpgp_keys"]
+    assert signing["path"] == str(CREDENTIALS / "package-repo" / "signing-key.pub.asc")
+    fingerprint = (CREDENTIALS / "package-repo" / "signing-key.fingerprint").read_text().strip()
+    assert signing["fingerprint"] == fingerprint and signing["days_left"] > 45
+    assert fingerprint in page and "does not expire" in page
+    # No private key's content in the report.
+    text = "\n".join(path.read_text(encoding="utf-8") for path in folder.iterdir())
+    assert "PRIVATE KEY" not in text
