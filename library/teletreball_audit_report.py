@@ -84,7 +84,7 @@ options:
         C(error) (why it could not be checked).
       - The controller appears as the host C(controller), with groups C([controller]).
       - Optionally C(credentials), what M(teletreball_cert_expiry) returned on the host
-        (C(certificates), C(openpgp_keys), C(keys), C(errors)): the report's section
+        (C(certificates), C(openpgp_keys), C(keys), C(errors)); the report's section
         "Certificates and keys" lists each with its end and the days left at the report's
         time, the soonest first; a key does not expire.
     type: dict

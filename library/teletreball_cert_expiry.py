@@ -26,10 +26,10 @@ description:
     O(warn_days) days gives one warning line naming O(label), the file, the end date, the
     days left and what to run. The module fails, naming each, when one ends in less than
     O(fail_days) days (or has ended). A file that cannot be read gives a warning.
-  - It also lists the keys, which do not expire, for the audit: those of O(key_files) and,
+  - It also lists the keys, which do not expire, for the audit (those of O(key_files) and,
     with O(keys), the private keys of the folder (C(*.key)), the WireGuard keys of
     O(wireguard_directory) (with their public key) and the SSH host keys of
-    O(ssh_directory) (with their fingerprint). A private key's content is never returned
+    O(ssh_directory) (with their fingerprint)). A private key's content is never returned
     or logged.
 options:
   directory:

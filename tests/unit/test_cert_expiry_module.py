@@ -322,7 +322,8 @@ def gpg_key(home, expiry_days):
 @pytest.mark.skipif(shutil.which("gpg") is None, reason="gpg is not installed")
 @pytest.mark.parametrize(("days", "state"), [(5, "fail"), (40, "warn"), (100, "ok"),
                                              (None, "ok")])
-def test_the_signing_key_is_watched_and_never_renewed(expiry, warned, tmp_path, capsys, days, state):
+def test_the_signing_key_is_watched_and_never_renewed(expiry, warned, tmp_path, capsys, days,
+                                                      state):
     home = tmp_path / "gnupg"
     home.mkdir(mode=0o700)
     key_file = tmp_path / "signing-key.pub.asc"
