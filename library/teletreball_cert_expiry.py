@@ -407,7 +407,12 @@ class Watch:
         out = [(os.path.normpath(path), True) for path in self.params["files"]]
         folder = self.params["directory"]
         if folder and os.path.isdir(folder):
-            names = sorted(name for name in os.listdir(folder)
+            try:
+                listed = os.listdir(folder)
+            except OSError as exc:
+                self.errors.append({"path": folder, "error": f"cannot be read: {exc.strerror}"})
+                listed = []
+            names = sorted(name for name in listed
                            if name.endswith(".crt") and not name.endswith(".fullchain.crt"))
             out += [(os.path.join(folder, name), False) for name in names
                     if not name.endswith(".chain.crt")]
