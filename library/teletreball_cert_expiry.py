@@ -154,7 +154,7 @@ EXAMPLES = r"""
 RETURN = r"""
 certificates:
   description: Each certificate read, in the order of the files.
-  returned: always
+  returned: unless the module fails
   type: list
   elements: dict
   contains:
@@ -199,7 +199,7 @@ certificates:
        days_left: 359, internal: true, renewed: false, state: ok}
 openpgp_keys:
   description: Each OpenPGP key of O(openpgp_keys).
-  returned: always
+  returned: unless the module fails
   type: list
   elements: dict
   contains:
@@ -232,7 +232,7 @@ openpgp_keys:
 keys:
   description: Each key of O(key_files) and, with O(keys), of the host's folders; a key
     does not expire.
-  returned: always
+  returned: unless the module fails
   type: list
   elements: dict
   contains:
@@ -729,7 +729,7 @@ def main():
             msg=(f"{count} certificate(s) or key(s) end in less than {params['fail_days']} "
                  "days and this run does not renew them (pki_expiry_fail_days; "
                  "docs/operations.md, \"Expiry\"): " + " | ".join(watch.failures)),
-            **result)
+            expiring=result["expiring"], errors=result["errors"])
     module.exit_json(**result)
 
 

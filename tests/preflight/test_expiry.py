@@ -219,7 +219,7 @@ def local_host(tmp_path):
     inventory.write_text(yaml.safe_dump({"all": {"hosts": {"watched": {
         "ansible_connection": "local", "ansible_python_interpreter": sys.executable,
         **variables}}}}))
-    return inventory, folder
+    return inventory, folder, ca
 
 
 def watch(inventory, folder, *extra, site=True):
@@ -230,7 +230,7 @@ def watch(inventory, folder, *extra, site=True):
 
 
 def test_the_run_renews_only_what_its_pki_play_reissues(tmp_path):
-    inventory, folder = local_host(tmp_path)
+    inventory, folder, ca = local_host(tmp_path)
     before = {path.name: path.read_bytes() for path in folder.iterdir()}
     # Whatever the tags, the certificate issued elsewhere stops the run, named.
     result = watch(inventory, folder)
@@ -270,6 +270,22 @@ def test_the_run_renews_only_what_its_pki_play_reissues(tmp_path):
     result = watch(inventory, folder, "--tags", "vpn", "-e", "pki_expiry_warn_days=0",
                    "-e", "pki_expiry_fail_days=0")
     assert result.returncode == 0 and "[WARNING]: watched" not in result.output, result.output
+    # The central logs' certificate (issued through the role logs): renewed by a run whose
+    # tags select the logs' certificates, not by --tags pki.
+    (folder / "logs-upload.crt").write_bytes(pem(make_leaf(ca, "watched", 5)))
+    result = watch(inventory, folder)
+    assert result.returncode == 0 and "logs-upload" not in result.output, result.output
+    # (These leave out the pki play: conference.crt alone stops them.)
+    for tags in ("logs", "logs_certificates"):
+        result = watch(inventory, folder, "--tags", tags)
+        assert "1 certificate(s) or key(s) end in less than 7 days" in result.output, tags
+        assert "conference.crt" in result.output and "logs-upload" not in result.output, tags
+    result = watch(inventory, folder, "--tags", "pki")
+    assert result.returncode != 0
+    assert f"watched: {folder}/logs-upload.crt (CN=watched, issued by the internal CA)" \
+        in result.output
+    assert "run ansible-playbook playbooks/site.yml --tags logs_certificates" in result.output
+    (folder / "logs-upload.crt").unlink()
     # Nothing was changed.
     assert {path.name: path.read_bytes() for path in folder.iterdir()} == before
     assert "changed=0" in result.stdout
