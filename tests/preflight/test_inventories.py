@@ -370,12 +370,19 @@ def test_a_second_run_waits_for_the_first_or_stops_naming_it(tmp_path):
 
         waiting = start_playbook(inventory, "preflight.yml", "-v",
                                  "-e", "teletreball_run_lock_timeout=120")
-        time.sleep(6)
+        # Until it reaches the lock (the plays before it take longer on a busy machine),
+        # then a few seconds of waiting.
+        seen = []
+        while not seen or "Wait for any other run on this credentials folder" not in seen[-1]:
+            line = waiting.stdout.readline()
+            assert line, "the second run ended before the lock: " + "".join(seen)
+            seen.append(line)
+        time.sleep(4)
         assert waiting.poll() is None, "the second run did not wait: " + waiting.communicate()[0]
         os.kill(first.pid, signal.SIGCONT)
         first_output = first.communicate(timeout=120)[0]
         assert first.returncode == 0, first_output
-        second_output = waiting.communicate(timeout=120)[0]
+        second_output = "".join(seen) + waiting.communicate(timeout=120)[0]
         assert waiting.returncode == 0, second_output
         waited = re.search(r"^ *waited: ([0-9.]+)$", second_output, re.M)
         assert waited and float(waited.group(1)) >= 2, second_output
