@@ -440,8 +440,10 @@ class Watch:
                 if print_ in self.seen:
                     continue
                 self.seen.add(print_)
-                kind = ("chain" if chain_file or index > 0
-                        else "CA certificate" if is_ca(certificate) else "certificate")
+                # ca.crt holds the other CA too while a rotation of the CA is under way.
+                kind = ("chain" if chain_file
+                        else "CA certificate" if is_ca(certificate)
+                        else "chain" if index > 0 else "certificate")
                 self.certificate(path, kind, certificate, issued_by_any(certificate, authorities))
 
     def authorities(self, loaded):
@@ -457,7 +459,7 @@ class Watch:
         optional_files = {os.path.normpath(path) for path in self.params["files"]}
         for path, found in loaded:
             if path in optional_files or (self.params["directory"] and path == folder_ca):
-                out += [certificate for certificate in found[:1] if self_signed_ca(certificate)]
+                out += [certificate for certificate in found if self_signed_ca(certificate)]
         return out
 
     def certificate(self, path, kind, certificate, internal):

@@ -380,3 +380,18 @@ def test_the_key_files_are_listed_without_the_scan(expiry, host, tmp_path, capsy
     assert [(item["path"], item["kind"], item["mode"]) for item in result["keys"]] == [
         (str(ca_key), "private key", "0600")]
     assert "BEGIN" not in result["raw"]
+
+
+def test_a_host_ca_bundle_of_a_rotation_lists_both_cas(expiry, host, capsys):
+    """During a rotation of the CA, the host's ca.crt holds the active CA and the other."""
+    folder = host["folder"]
+    other = make_ca("teletreball internal CA 2")
+    (folder / "ca.crt").write_bytes(pem(host["internal"][1]) + pem(other[1]))
+    install(folder, "next", other, make_leaf(other, "next.example.org", 100))
+    found = by_name(run_main(expiry, {"directory": str(folder), "now": NOW_TEXT}, capsys))
+    cas = [item for item in run_main(expiry, {"directory": str(folder), "now": NOW_TEXT},
+                                     capsys)["certificates"] if item["path"].endswith("/ca.crt")]
+    assert [(item["kind"], item["subject"], item["internal"]) for item in cas] == [
+        ("CA certificate", "CN=teletreball internal CA", True),
+        ("CA certificate", "CN=teletreball internal CA 2", True)]
+    assert found["next.crt"]["internal"] and found["later.crt"]["internal"]
