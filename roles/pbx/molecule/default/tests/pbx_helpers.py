@@ -9,6 +9,7 @@ import io
 import json
 import os
 import pathlib
+import shlex
 import sys
 import time
 
@@ -91,6 +92,23 @@ def cdr_rows(since):
                          "userfield": row[17] if len(row) > 17 else ""})
     return rows
 
+
+# A softphone's REGISTER with digest authentication (tests/sip_support).
+REGISTER_SCRIPT = REPO / "tests" / "sip_support" / "sip_register.py"
+
+
+def register(client, transport, user):
+    """The status line of a REGISTER of ``user`` with her correct password, sent
+    from ``client`` over ``transport`` (tls or udp); "no answer" when none came.
+    A registration that succeeds is taken back at once."""
+    password = (CREDENTIALS / "people" / user / "sip-password").read_text().strip()
+    client.run("mkdir -p /root/probe")
+    client.run(f"cat > /root/probe/sip_register.py <<'PY'\n{REGISTER_SCRIPT.read_text()}PY")
+    out = client.check_output(
+        f"SIP_PASSWORD={shlex.quote(password)} python3 /root/probe/sip_register.py "
+        f"--server pbx --domain prova.teletreball.test --transport {transport} "
+        f"--user {user} --timeout 4 --unregister")
+    return json.loads(out)["attempts"][0]
 
 
 def scenario_people():

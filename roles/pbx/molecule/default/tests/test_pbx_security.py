@@ -10,15 +10,11 @@ firewall's rules, AMI's settings) is the controls' live checks
 
 from __future__ import annotations
 
-import json
-import os
-import pathlib
-import shlex
 import textwrap
 
 import pytest
 import testinfra
-from pbx_helpers import audit_params
+from pbx_helpers import audit_params, register
 
 testinfra_hosts = ["podman://pbx"]
 
@@ -26,9 +22,6 @@ AGENTS = testinfra.get_host("podman://agents")
 CARRIER = testinfra.get_host("podman://carrier")
 # The configuration checker as the role's validate: runs it (vars/main.yml).
 CHECKER = "/usr/local/sbin/teletreball-asterisk-check --config-dir /etc/asterisk"
-CREDENTIALS = pathlib.Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent")) / (
-    "credentials"
-)
 
 # A SIP request over TLS from the agents' container; prints the status line.
 SIP_PROBE = textwrap.dedent("""\
@@ -51,25 +44,6 @@ SIP_PROBE = textwrap.dedent("""\
             tls.sendall(request.encode())
             print(tls.recv(4096).decode().splitlines()[0])
 """)
-
-
-# A softphone's REGISTER with digest authentication (tests/sip_support).
-REGISTER_SCRIPT = (pathlib.Path(__file__).resolve().parents[5] / "tests" / "sip_support"
-                   / "sip_register.py")
-
-
-def register(client, transport, user):
-    """The status line of a REGISTER of ``user`` with her correct password, sent
-    from ``client`` over ``transport`` (tls or udp); "no answer" when none came.
-    A registration that succeeds is taken back at once."""
-    password = (CREDENTIALS / "people" / user / "sip-password").read_text().strip()
-    client.run("mkdir -p /root/probe")
-    client.run(f"cat > /root/probe/sip_register.py <<'PY'\n{REGISTER_SCRIPT.read_text()}PY")
-    out = client.check_output(
-        f"SIP_PASSWORD={shlex.quote(password)} python3 /root/probe/sip_register.py "
-        f"--server pbx --domain prova.teletreball.test --transport {transport} "
-        f"--user {user} --timeout 4 --unregister")
-    return json.loads(out)["attempts"][0]
 
 
 def sip_request(method, user):
