@@ -157,15 +157,7 @@ import tarfile
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.teletreball_lock import (
-    LockTimeout,
-    acquire,
-    identity,
-    owner_process,
-    read_holder,
-    release,
-    same_process,
-)
+from ansible.module_utils.teletreball_lock import LockTimeout, hold_run_lock, release
 
 RECIPIENT = re.compile(r"^age1[02-9ac-hj-np-z]{58}$")
 INVENTORY = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -243,20 +235,15 @@ def recipient_arguments(params):
 
 
 def take_lock(credentials_dir, timeout):
-    """Hold the run lock; returns (path, whether to give it back at the end)."""
+    """Hold the run lock; returns (path, me, whether to give it back at the end)."""
     path = os.path.normpath(credentials_dir) + ".lock"
-    me = identity(owner_process())
-    os.makedirs(os.path.dirname(path), 0o700, exist_ok=True)
-    before = read_holder(path)
-    ours_already = bool(before) and same_process(before, me)
     try:
-        acquire(path, me, {"user": str(os.getuid()), "playbooks": ["backup"]}, timeout, 2)
+        return hold_run_lock(credentials_dir, "backup", timeout)
     except LockTimeout as exc:
         raise Failure(f"Another run is using the credentials folder {credentials_dir} "
                       f"(lock {path}, process {exc.holder.get('pid', '?')}); the backup "
                       f"waited {timeout} s and wrote nothing. Try again when it has ended."
                       ) from exc
-    return path, me, not ours_already
 
 
 def backup(module, params):

@@ -108,18 +108,10 @@ passphrase_file_changed:
 import os
 import secrets
 import string
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible.module_utils.teletreball_lock import (
-    LockTimeout,
-    acquire,
-    identity,
-    owner_process,
-    read_holder,
-    release,
-    same_process,
-)
+from ansible.module_utils.teletreball_files import durable_write, fsync_dir
+from ansible.module_utils.teletreball_lock import LockTimeout, hold_run_lock, release
 from ansible.module_utils.teletreball_pki import HAS_CRYPTOGRAPHY
 
 if HAS_CRYPTOGRAPHY:
@@ -135,29 +127,6 @@ class Failure(Exception):
     """A refusal with its message (never a passphrase)."""
 
 
-def fsync_dir(path):
-    handle = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(handle)
-    finally:
-        os.close(handle)
-
-
-def write_atomic(path, data):
-    """Write ``data`` to ``path`` (0600) through a synced temporary file and a rename."""
-    folder = os.path.dirname(path) or "."
-    handle, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=folder)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            os.fchmod(out.fileno(), 0o600)
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.rename(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-    fsync_dir(folder)
 
 
 def read_secret(path, label):
@@ -207,7 +176,7 @@ def rewrite(todo, new):
     for path, key in todo:
         data = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                  serialization.BestAvailableEncryption(new))
-        write_atomic(path, data)
+        durable_write(path, data)
         if opens(data, new) is None:
             raise Failure(f"{path} was written but does not open with the new passphrase.")
 
@@ -218,17 +187,14 @@ def generate():
 
 
 def take_lock(credentials_dir, timeout):
+    """Hold the run lock; returns (path, me, whether to give it back at the end)."""
     path = os.path.normpath(credentials_dir) + ".lock"
-    me = identity(owner_process())
-    before = read_holder(path)
-    ours_already = bool(before) and same_process(before, me)
     try:
-        acquire(path, me, {"user": str(os.getuid()), "playbooks": ["rotate_ca"]}, timeout, 2)
+        return hold_run_lock(credentials_dir, "rotate_ca", timeout)
     except LockTimeout as exc:
         raise Failure(f"Another run is using the credentials folder {credentials_dir} "
                       f"(lock {path}); nothing was changed. Run it again when that run "
                       "ended.") from exc
-    return path, me, not ours_already
 
 
 def change(module):
@@ -274,7 +240,7 @@ def change(module):
     # The new passphrase is on disk before any key needs it, and replaces the old one
     # only once every key opens with it.
     if not os.path.exists(staging):
-        write_atomic(staging, new + b"\n")
+        durable_write(staging, new + b"\n")
     rewrite(todo, new)
     os.rename(staging, path)
     fsync_dir(os.path.dirname(path) or ".")

@@ -107,18 +107,10 @@ archive:
 import datetime
 import os
 import shutil
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.teletreball_lock import (
-    LockTimeout,
-    acquire,
-    identity,
-    owner_process,
-    read_holder,
-    release,
-    same_process,
-)
+from ansible.module_utils.teletreball_files import durable_write, fsync_dir
+from ansible.module_utils.teletreball_lock import LockTimeout, hold_run_lock, release
 
 CA_FILES = ("ca.key", "ca.csr", "ca.crt")
 NEXT, PREVIOUS = "next", "previous"
@@ -129,34 +121,11 @@ class Failure(Exception):
     """A refusal with its message."""
 
 
-def fsync_dir(path):
-    handle = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(handle)
-    finally:
-        os.close(handle)
-
 
 def read(path):
     with open(path, "rb") as handle:
         return handle.read()
 
-
-def write_atomic(path, data):
-    """Write ``data`` to ``path`` (0600) through a synced temporary file and a rename."""
-    folder = os.path.dirname(path)
-    handle, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=folder)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            os.fchmod(out.fileno(), 0o600)
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.rename(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-    fsync_dir(folder)
 
 
 def complete(folder):
@@ -184,7 +153,7 @@ def switch(directory, check_mode):
             os.mkdir(partial, 0o700)
             os.chmod(partial, 0o700)
             for name in CA_FILES:
-                write_atomic(os.path.join(partial, name), read(os.path.join(directory, name)))
+                durable_write(os.path.join(partial, name), read(os.path.join(directory, name)))
             os.rename(partial, previous)
             fsync_dir(directory)
     if os.path.isdir(nxt):
@@ -195,7 +164,7 @@ def switch(directory, check_mode):
             done.append("made next/ the active CA")
         if not check_mode:
             for name in changed:
-                write_atomic(os.path.join(directory, name), read(os.path.join(nxt, name)))
+                durable_write(os.path.join(directory, name), read(os.path.join(nxt, name)))
             os.rename(nxt, removed)
             fsync_dir(directory)
     if os.path.isdir(removed) or os.path.isdir(nxt):
@@ -245,17 +214,13 @@ def finish(directory, archive_dir, check_mode):
 def take_lock(credentials_dir, timeout):
     """Hold the run lock; returns (path, me, whether to give it back at the end)."""
     path = os.path.normpath(credentials_dir) + ".lock"
-    me = identity(owner_process())
-    before = read_holder(path)
-    ours_already = bool(before) and same_process(before, me)
     try:
-        acquire(path, me, {"user": str(os.getuid()), "playbooks": ["rotate_ca"]}, timeout, 2)
+        return hold_run_lock(credentials_dir, "rotate_ca", timeout)
     except LockTimeout as exc:
         raise Failure(f"Another run is using the credentials folder {credentials_dir} "
                       f"(lock {path}, process {exc.holder.get('pid', '?')}); the step waited "
                       f"{timeout} s and changed nothing. Run it again when that run ended."
                       ) from exc
-    return path, me, not ours_already
 
 
 def main():

@@ -58,6 +58,21 @@ def atomic_write(path, content):
         raise
 
 
+def fsync_dir(path):
+    """Flush a folder's entries (a rename in it) to the disk."""
+    handle = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)
+
+
+def durable_write(path, content):
+    """atomic_write, then the folder flushed too: the new file survives a power cut."""
+    atomic_write(path, content)
+    fsync_dir(os.path.dirname(path) or ".")
+
+
 def append_audit(base, lines):
     """Append ``lines`` to ``<base>/audit.log`` (created 0600, folder 0700)."""
     private_makedirs(base)

@@ -192,3 +192,18 @@ def release(path, me):
         return {"released": False, "held_by": holder}
     os.unlink(path)
     return {"released": True}
+
+
+def hold_run_lock(credentials_dir, playbook, timeout, poll=2):
+    """Hold the run lock of a credentials folder (``<folder>.lock``) for a module that
+    runs on its own, such as a backup or a step of a CA rotation. Returns ``(path, me,
+    give_back)``: ``give_back`` is false when the playbook that runs the module already
+    held the lock (its preflight took it), so the module must leave it. Raises
+    LockTimeout when another run keeps it longer than ``timeout`` seconds."""
+    path = os.path.normpath(credentials_dir) + ".lock"
+    me = identity(owner_process())
+    os.makedirs(os.path.dirname(path), 0o700, exist_ok=True)
+    before = read_holder(path)
+    ours_already = bool(before) and same_process(before, me)
+    acquire(path, me, {"user": str(os.getuid()), "playbooks": [playbook]}, timeout, poll)
+    return path, me, not ours_already
