@@ -209,6 +209,9 @@ def local_host(tmp_path):
     (folder / "public.chain.crt").write_bytes(pem(other[1]))
     variables = {
         "teletreball_credentials_dir": str(credentials),
+        # An inventory that keeps the old renewal window (the default is 45 days, the
+        # warning's): a certificate 31 to 45 days from its end is then warned about.
+        "pki_renew_days_before": 30,
         "pki_certificates": [
             {"name": "conference", "common_name": "chat.example.org",
              "subject_alt_names": ["DNS:chat.example.org"]},
