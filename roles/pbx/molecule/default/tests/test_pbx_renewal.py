@@ -106,6 +106,9 @@ def test_a_renewal_reaches_port_5061_without_ending_the_call_in_progress(host, m
         assert PBX.file(HOOK).mode == 0o755
         assert_reloaded_not_restarted(pid, uptime, started)
         took = time.time() - started
+        # The agent's packet count comes from Asterisk's RTCP reports, sent
+        # every 5 s: wait for one sent after the runs, so that it covers them.
+        assert ctl("oac", f"wait --type CALL_RTCP --since {now()} --timeout 20").get("ok")
     finally:
         ctl("oac", "hangupall")
     assert wait_for(lambda: CARRIER.run(f"systemctl is-active {unit}").stdout.strip()
