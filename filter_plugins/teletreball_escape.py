@@ -14,6 +14,8 @@ directory field and free-text setting (module_utils/teletreball_directory.py,
 * A voicemail.conf mailbox line: its fields are separated by commas.
 * A Lua string of Prosody's configuration.
 * Markdown text of the welcome packs (and so the HTML a viewer makes of it).
+* A file's path in the name of its stamp (module_utils/teletreball_applied.py),
+  percent-encoded, for a shell hook that records what it applied.
 """
 
 from __future__ import annotations
@@ -84,19 +86,34 @@ def markdown_text(value):
     return _MARKDOWN.sub(r"\\\1", _text(value, "teletreball_markdown_text"))
 
 
-_UTILS = None
+_UTILS: dict = {}
+
+
+def _module_utils(name):
+    """module_utils/<name>.py of this repository, loaded once."""
+    if name not in _UTILS:
+        root = pathlib.Path(__file__).resolve().parents[1]
+        path = root / "module_utils" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(f"{name}_for_filters", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        _UTILS[name] = module
+    return _UTILS[name]
 
 
 def _directory_utils():
     """module_utils/teletreball_directory.py, the one home of the text rule."""
-    global _UTILS
-    if _UTILS is None:
-        root = pathlib.Path(__file__).resolve().parents[1]
-        path = root / "module_utils" / "teletreball_directory.py"
-        spec = importlib.util.spec_from_file_location("teletreball_directory_utils", path)
-        _UTILS = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(_UTILS)
-    return _UTILS
+    return _module_utils("teletreball_directory")
+
+
+def applied_stamp(dest, folder):
+    """The path of the stamp of the file ``dest`` in the stamps' ``folder``
+    (module_utils/teletreball_applied.py: ``dest`` percent-encoded), for a hook
+    that applies the file outside Ansible and records it as applied."""
+    for value, what in ((dest, "the file"), (folder, "the folder")):
+        if not isinstance(value, str) or not value.startswith("/"):
+            raise AnsibleFilterError(f"teletreball_applied_stamp: {what} must be an absolute path")
+    return _module_utils("teletreball_applied").stamp_path(folder, dest)
 
 
 def text_errors(texts):
@@ -125,4 +142,5 @@ class FilterModule:
             "teletreball_lua_string": lua_string,
             "teletreball_markdown_text": markdown_text,
             "teletreball_text_errors": text_errors,
+            "teletreball_applied_stamp": applied_stamp,
         }

@@ -153,3 +153,36 @@ def test_settings_with_control_characters_are_named_and_refused():
 def test_text_errors_needs_a_mapping():
     with pytest.raises(AnsibleFilterError, match="mapping"):
         escape.text_errors(["x"])
+
+
+# --- Stamps of applied files -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("dest", ["/etc/asterisk/keys/sip.crt", "/etc/a b/c%d.key",
+                                  '/etc/x"y\\z/ñ.crt'])
+def test_a_hooks_stamp_is_where_the_modules_read_it(tmp_path, dest):
+    """The stamp a hook writes at the filter's path, with the dest as JSON, is the
+    stamp teletreball_applied reads for that file."""
+    import json
+    import sys
+    sys.path.insert(0, str(REPO / "module_utils"))
+    try:
+        import teletreball_applied as applied
+    finally:
+        sys.path.pop(0)
+    path = escape.applied_stamp(dest, str(tmp_path))
+    assert pathlib.Path(path).parent == tmp_path
+    stamp = {"dest": dest, "notify": ["asterisk_tls"], "sha256": "0" * 64}
+    pathlib.Path(path).write_text(
+        f'{{"dest": {json.dumps(dest)}, "notify": ["asterisk_tls"], "sha256": "{"0" * 64}"}}\n',
+        encoding="utf-8")
+    assert applied.read_stamp(str(tmp_path), dest) == stamp
+    assert applied.stamps_in(str(tmp_path), str(pathlib.PurePosixPath(dest).parent)) == {
+        dest: stamp}
+
+
+@pytest.mark.parametrize("dest, folder", [("etc/sip.crt", "/var/lib/x"), ("/etc/sip.crt", "x"),
+                                          (None, "/var/lib/x")])
+def test_a_stamp_needs_absolute_paths(dest, folder):
+    with pytest.raises(AnsibleFilterError, match="teletreball_applied_stamp"):
+        escape.applied_stamp(dest, folder)

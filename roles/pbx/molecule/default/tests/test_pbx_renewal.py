@@ -4,7 +4,8 @@ With a call from the carrier up in the OAC's queue, media flowing:
 
 * a run of the role pki alone (playbooks/pki.yml, pki_renew_days_before=400)
   renews the PBX's certificate; the PKI's handler runs the PBX's hook
-  (renew.d/pbx), which copies it for Asterisk and reloads res_pjsip.so;
+  (renew.d/pbx), which copies it for Asterisk, reloads res_pjsip.so and records
+  the copies as applied: a run of the role pbx in check mode then changes nothing;
 * the hook is then made not executable (run-parts skips it) and the role pki
   renews again: port 5061 keeps the previous certificate, so it was the hook
   that delivered the first one; a converge of the PBX then copies the new
@@ -90,6 +91,9 @@ def test_a_renewal_reaches_port_5061_without_ending_the_call_in_progress(host, m
         assert PBX.check_output("cmp /etc/teletreball/pki/sip.key /etc/asterisk/keys/sip.key "
                                 "&& echo same") == "same"
         assert_reloaded_not_restarted(pid, uptime, started)
+        # The hook recorded what Asterisk loaded: the role pbx has nothing left to do.
+        result, stats = run_converge("--limit", "localhost,pbx", "--check")
+        assert stats["pbx"]["changed"] == 0, result.stdout[-3000:]
 
         # Without the hook the role pki alone does not reach Asterisk...
         PBX.check_output(f"chmod 0644 {HOOK}")
