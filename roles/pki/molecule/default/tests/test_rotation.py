@@ -12,6 +12,11 @@ against openssl s_server on pki-server serving the certificate "intranet":
   client that trusts only the old CA is refused;
 * finish: the old CA is archived on the controller and trusted by no host.
 
+Both CAs have the same name. Besides OpenSSL (s_client, curl), GnuTLS is a client
+too: it is the library of rsyslog's TLS driver, whose mutual TLS (role logs) reads
+the host's ca.crt. gnutls-cli must verify the service with that file, and with
+both CAs in either order, during the overlap and after the switch.
+
 Steps out of order are refused and a step run twice changes nothing. The tests run in
 the file's order; the scenario ends with the new CA as its CA (test_trust.py follows).
 """
@@ -49,6 +54,8 @@ TRUST_DIR = str(pathlib.PurePosixPath(TRUST_FILE).parent)
 OTHER_TRUST_FILE = f"{TRUST_DIR}/teletreball-internal-ca-rotation.crt"
 OLD_ONLY = "/root/tt-rotation-old-ca.pem"
 NEW_ONLY = "/root/tt-rotation-new-ca.pem"
+OLD_THEN_NEW = "/root/tt-rotation-old-new.pem"
+NEW_THEN_OLD = "/root/tt-rotation-new-old.pem"
 PLAYBOOK = REPO / "playbooks" / "rotate_ca.yml"
 PEM = re.compile(r"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", re.DOTALL)
 
@@ -79,6 +86,23 @@ def s_client(client, address: str, cafile: str):
     return client.run(
         f"openssl s_client -connect {address}:{PORT} -servername {NAME} -verify_hostname {NAME} "
         f"-CAfile {cafile} -no-CApath -no-CAstore -verify_return_error -brief </dev/null")
+
+
+def gnutls_cli(client, address: str, cafile: str):
+    """GnuTLS (the library of rsyslog's TLS driver) as a client that trusts only
+    ``cafile``: gnutls-cli fails when the served chain does not verify or has
+    another name."""
+    return client.run(
+        f"gnutls-cli --x509cafile={cafile} --port={PORT} --sni-hostname={NAME} "
+        f"--verify-hostname={NAME} {address} </dev/null")
+
+
+def assert_gnutls_verifies(client, address: str, cafiles=(OLD_THEN_NEW, NEW_THEN_OLD)):
+    """GnuTLS verifies the service with the host's ca.crt and with each of ``cafiles``,
+    which hold two CAs of the same name."""
+    for cafile in (f"{PKI_DIR}/ca.crt", *cafiles):
+        result = gnutls_cli(client, address, cafile)
+        assert result.rc == 0, f"gnutls-cli with {cafile}: {result.stdout}{result.stderr}"
 
 
 def served(client, address: str) -> str:
@@ -128,10 +152,12 @@ def prepared(pair, server_address):
     start_tls_server(server, "intranet", PORT)
     client.check_output(f"printf '%s' '{old}' > {OLD_ONLY}")
     client.check_output(f"printf '%s' '{new}' > {NEW_ONLY}")
+    client.check_output(f"cat {OLD_ONLY} {NEW_ONLY} > {OLD_THEN_NEW}")
+    client.check_output(f"cat {NEW_ONLY} {OLD_ONLY} > {NEW_THEN_OLD}")
     yield {"old": old, "new": new, "serial": serial, "stats": stats, "summary": summary,
            "output": result.stdout}
     stop_tls_server(server, PORT)
-    client.run(f"rm -f {OLD_ONLY} {NEW_ONLY}")
+    client.run(f"rm -f {OLD_ONLY} {NEW_ONLY} {OLD_THEN_NEW} {NEW_THEN_OLD}")
 
 
 def test_prepare_makes_a_new_ca_beside_the_active_one(prepared):
@@ -171,6 +197,8 @@ def test_during_the_overlap_a_client_trusting_only_the_old_ca_still_verifies(
     assert served(client, server_address) == one(read(server, f"{PKI_DIR}/intranet.crt"))
     assert s_client(client, server_address, NEW_ONLY).rc != 0, "not issued by the new CA yet"
     assert system_curl(client, server_address).rc == 0
+    assert_gnutls_verifies(client, server_address)
+    assert gnutls_cli(client, server_address, NEW_ONLY).rc != 0, "GnuTLS: the new CA alone"
 
 
 def test_steps_out_of_order_are_refused_and_prepare_again_changes_nothing(prepared):
@@ -250,6 +278,8 @@ def test_after_the_switch_the_new_ca_verifies_and_the_old_one_alone_no_longer(
     assert result.rc == 0, result.stdout + result.stderr
     assert system_curl(client, server_address).rc == 0
     assert s_client(client, server_address, OLD_ONLY).rc != 0
+    assert_gnutls_verifies(client, server_address)
+    assert gnutls_cli(client, server_address, OLD_ONLY).rc != 0, "GnuTLS: the old CA alone"
 
 
 @pytest.fixture(scope="module")
