@@ -298,3 +298,44 @@ def test_a_file_mode_change_stopped_half_way_is_finished_with_the_staged_passphr
 def test_a_missing_passphrase_file_is_refused(council, tmp_path, capsys):
     result = passphrase(council, capsys, passphrase_path=str(tmp_path / "nothing"))
     assert result["rc"] == 1 and "is missing" in result["msg"]
+
+
+# --- Both: another run holding the credentials folder ---------------------------------
+
+def hold_lock_by(council, other_run):
+    """The run lock of the credentials folder, held by a live other process."""
+    import json
+    import sys
+    lock = council["credentials"].parent / "credentials.lock"
+    load_library_module("teletreball_ca_rotate")  # registers the module_utils it imports
+    lock_utils = sys.modules["ansible.module_utils.teletreball_lock"]
+    lock.write_text(json.dumps(lock_utils.identity(other_run.pid)))
+    return lock
+
+
+def test_a_switch_waits_for_another_run_then_changes_nothing(council, capsys, other_run):
+    new = make_ca(council["pki"] / "next", "new")
+    lock = hold_lock_by(council, other_run)
+    args = {"step": "switch", "directory": str(council["pki"]),
+            "archive_dir": str(council["archive"]),
+            "credentials_dir": str(council["credentials"]), "timeout": 0}
+    result = run_main(load_library_module("teletreball_ca_rotate"), args, capsys)
+    assert result["rc"] == 1 and "Another run is using the credentials folder" in result["msg"]
+    assert f"process {other_run.pid}" in result["msg"]
+    assert contents(council["pki"]) == council["old"]
+    assert contents(council["pki"] / "next") == new
+    assert not (council["pki"] / "previous").exists()
+    assert lock.exists(), "another run's lock is left alone"
+
+
+def test_a_passphrase_change_waits_for_another_run_then_changes_nothing(council, capsys,
+                                                                        other_run):
+    lock = hold_lock_by(council, other_run)
+    key = council["pki"] / "ca.key"
+    before = key.read_bytes()
+    result = passphrase(council, capsys, passphrase=OLD, new_passphrase=NEW, timeout=0)
+    assert result["rc"] == 1 and "Another run is using the credentials folder" in result["msg"]
+    assert "nothing was changed" in result["msg"]
+    assert key.read_bytes() == before and opens_with(key, OLD)
+    assert OLD not in result["raw"] and NEW not in result["raw"]
+    assert lock.exists(), "another run's lock is left alone"
