@@ -234,18 +234,6 @@ def recipient_arguments(params):
     return arguments
 
 
-def take_lock(credentials_dir, timeout):
-    """Hold the run lock; returns (path, me, whether to give it back at the end)."""
-    path = os.path.normpath(credentials_dir) + ".lock"
-    try:
-        return hold_run_lock(credentials_dir, "backup", timeout)
-    except LockTimeout as exc:
-        raise Failure(f"Another run is using the credentials folder {credentials_dir} "
-                      f"(lock {path}, process {exc.holder.get('pid', '?')}); the backup "
-                      f"waited {timeout} s and wrote nothing. Try again when it has ended."
-                      ) from exc
-
-
 def backup(module, params):
     folder = params["credentials_dir"]
     if not params["backup_dir"] or not os.path.isabs(params["backup_dir"]):
@@ -263,7 +251,7 @@ def backup(module, params):
     target = os.path.join(backup_dir, f"teletreball-{inventory}-{utc_stamp()}.tar.age")
     lock = None
     if not module.check_mode:
-        lock = take_lock(folder, params["timeout"])
+        lock = hold_run_lock(folder, "backup", params["timeout"], "the backup wrote nothing")
     try:
         data, count = make_tar(folder)
         result = {"changed": True, "path": target, "members": count, "credentials_dir": folder}
@@ -338,7 +326,8 @@ def restore(module, params):
         if not os.path.isfile(path):
             raise Failure(f"{label} {path} is not a file.")
     program = age_program(module)
-    lock = None if module.check_mode else take_lock(folder, params["timeout"])
+    lock = None if module.check_mode else hold_run_lock(
+        folder, "backup", params["timeout"], "the restore changed nothing")
     try:
         return restore_locked(module, params, program)
     finally:
@@ -433,6 +422,8 @@ def main():
             result = restore(module, params)
     except Failure as exc:
         module.fail_json(msg=exc.msg, **exc.extra)
+    except LockTimeout as exc:
+        module.fail_json(msg=str(exc))
     except OSError as exc:
         module.fail_json(msg=f"{params['state']} failed: {exc}")
     module.exit_json(**result)

@@ -127,8 +127,6 @@ class Failure(Exception):
     """A refusal with its message (never a passphrase)."""
 
 
-
-
 def read_secret(path, label):
     try:
         with open(path, "rb") as handle:
@@ -184,17 +182,6 @@ def rewrite(todo, new):
 def generate():
     alphabet = string.ascii_letters + string.digits
     return "".join(secrets.choice(alphabet) for _ in range(GENERATED_LENGTH)).encode()
-
-
-def take_lock(credentials_dir, timeout):
-    """Hold the run lock; returns (path, me, whether to give it back at the end)."""
-    path = os.path.normpath(credentials_dir) + ".lock"
-    try:
-        return hold_run_lock(credentials_dir, "rotate_ca", timeout)
-    except LockTimeout as exc:
-        raise Failure(f"Another run is using the credentials folder {credentials_dir} "
-                      f"(lock {path}); nothing was changed. Run it again when that run "
-                      "ended.") from exc
 
 
 def change(module):
@@ -266,9 +253,10 @@ def main():
     lock = None
     try:
         if not module.check_mode:
-            lock = take_lock(module.params["credentials_dir"], module.params["timeout"])
+            lock = hold_run_lock(module.params["credentials_dir"], "rotate_ca",
+                                 module.params["timeout"], "nothing was changed")
         result = change(module)
-    except Failure as exc:
+    except (Failure, LockTimeout) as exc:
         module.fail_json(msg=str(exc))
     except OSError as exc:
         module.fail_json(msg=f"Changing the passphrase failed: {exc.strerror} "

@@ -121,11 +121,9 @@ class Failure(Exception):
     """A refusal with its message."""
 
 
-
 def read(path):
     with open(path, "rb") as handle:
         return handle.read()
-
 
 
 def complete(folder):
@@ -211,18 +209,6 @@ def finish(directory, archive_dir, check_mode):
     return [f"archived previous/ to {target}"], target
 
 
-def take_lock(credentials_dir, timeout):
-    """Hold the run lock; returns (path, me, whether to give it back at the end)."""
-    path = os.path.normpath(credentials_dir) + ".lock"
-    try:
-        return hold_run_lock(credentials_dir, "rotate_ca", timeout)
-    except LockTimeout as exc:
-        raise Failure(f"Another run is using the credentials folder {credentials_dir} "
-                      f"(lock {path}, process {exc.holder.get('pid', '?')}); the step waited "
-                      f"{timeout} s and changed nothing. Run it again when that run ended."
-                      ) from exc
-
-
 def main():
     module = AnsibleModule(
         argument_spec={
@@ -246,12 +232,13 @@ def main():
     archive = ""
     try:
         if not module.check_mode:
-            lock = take_lock(params["credentials_dir"], params["timeout"])
+            lock = hold_run_lock(params["credentials_dir"], "rotate_ca", params["timeout"],
+                                 f"the step {params['step']} changed nothing")
         if params["step"] == "switch":
             done = switch(directory, module.check_mode)
         else:
             done, archive = finish(directory, params["archive_dir"], module.check_mode)
-    except Failure as exc:
+    except (Failure, LockTimeout) as exc:
         module.fail_json(msg=str(exc))
     except OSError as exc:
         module.fail_json(msg=f"step {params['step']} failed: {exc}; run it again.")

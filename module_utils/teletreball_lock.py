@@ -27,8 +27,8 @@ UNREADABLE_GRACE = 10
 class LockTimeout(Exception):
     """Another live run held the lock for the whole wait; ``holder`` is its content."""
 
-    def __init__(self, holder):
-        super().__init__("held by another run")
+    def __init__(self, holder, message="held by another run"):
+        super().__init__(message)
         self.holder = holder
 
 
@@ -194,16 +194,24 @@ def release(path, me):
     return {"released": True}
 
 
-def hold_run_lock(credentials_dir, playbook, timeout, poll=2):
+def hold_run_lock(credentials_dir, playbook, timeout, undone, poll=2):
     """Hold the run lock of a credentials folder (``<folder>.lock``) for a module that
     runs on its own, such as a backup or a step of a CA rotation. Returns ``(path, me,
     give_back)``: ``give_back`` is false when the playbook that runs the module already
     held the lock (its preflight took it), so the module must leave it. Raises
-    LockTimeout when another run keeps it longer than ``timeout`` seconds."""
+    LockTimeout when another run keeps it longer than ``timeout`` seconds, with a message
+    for the person that names the folder, the lock and the other run's process, and says
+    what the module left ``undone`` (for example "the backup wrote nothing")."""
     path = os.path.normpath(credentials_dir) + ".lock"
     me = identity(owner_process())
     os.makedirs(os.path.dirname(path), 0o700, exist_ok=True)
     before = read_holder(path)
     ours_already = bool(before) and same_process(before, me)
-    acquire(path, me, {"user": str(os.getuid()), "playbooks": [playbook]}, timeout, poll)
+    try:
+        acquire(path, me, {"user": str(os.getuid()), "playbooks": [playbook]}, timeout, poll)
+    except LockTimeout as exc:
+        raise LockTimeout(exc.holder, (
+            f"Another run is using the credentials folder {credentials_dir} (lock {path}, "
+            f"process {exc.holder.get('pid', '?')}): {undone} after waiting {timeout} s. "
+            "Run it again when that run has ended.")) from exc
     return path, me, not ours_already
